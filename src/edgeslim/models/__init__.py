@@ -15,6 +15,7 @@ from edgeslim.models.zoo import (
     config_from_dict,
     config_to_dict,
     default_config,
+    with_normalization,
     zoo_names,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "default_config",
+    "with_normalization",
     "zoo_names",
 ]

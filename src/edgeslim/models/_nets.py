@@ -251,3 +251,17 @@ def build(config: zoo.ModelConfig, spec: DataSpec) -> nn.Module:
     model = _BUILDERS[type(config)](config, spec)  # type: ignore[call-arg]
     model.eval()
     return model
+
+
+class Normalized(nn.Module):
+    """Applies the training data's normalization in the graph, so the deployed artifact takes
+    raw inputs and deployment cannot forget the preprocessing."""
+
+    def __init__(self, model: nn.Module, mean: torch.Tensor, inv_std: torch.Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", mean)
+        self.register_buffer("inv_std", inv_std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mean) * self.inv_std)  # type: ignore[no-any-return]

@@ -154,3 +154,24 @@ def sequence_shape(spec: DataSpec) -> tuple[int, int]:
     if spec.layout is Layout.IMAGE:
         return s[0] * s[2], s[1]  # one image row per step
     return 1, s[0]  # tabular: one feature per step
+
+
+def with_normalization(
+    model: Any, normalization: Any, input_shape: tuple[int, ...]
+) -> Any:
+    """Wrap ``model`` so it takes raw inputs: ``model((x - mean) / std)`` inside the graph.
+
+    ``normalization`` is a :class:`edgeslim.data.spec.Normalization` whose statistics broadcast
+    along its axis of one sample of shape ``input_shape``.
+    """
+    import torch
+
+    from edgeslim.models._nets import Normalized
+
+    shape = [1] * len(input_shape)
+    shape[normalization.axis] = len(normalization.mean)
+    mean = torch.tensor(normalization.mean, dtype=torch.float32).reshape(1, *shape)
+    inv = 1.0 / torch.tensor(normalization.std, dtype=torch.float32).reshape(1, *shape)
+    wrapped = Normalized(model, mean, inv)
+    wrapped.eval()
+    return wrapped
