@@ -56,7 +56,7 @@ def test_runs_inherit_and_override() -> None:
     ],
 )
 def test_errors_name_key_and_line(text: str, expected: str) -> None:
-    with pytest.raises(RecipeError, match="r.yaml") as err:
+    with pytest.raises(RecipeError, match=r"r\.yaml") as err:
         parse_recipe(text, source="r.yaml")
     assert expected in str(err.value)
 

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 
-class Provenance(str, enum.Enum):
+class Provenance(enum.StrEnum):
     """Where a number comes from. Reports show it beside the number."""
 
     MEASURED = "measured"  # ran the exported artifact
@@ -34,7 +34,9 @@ class Metric:
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace(".", "").isalnum():
-            raise ValueError(f"metric name must be alphanumeric with '_' or '.'; got {self.name!r}")
+            raise ValueError(
+                f"metric name must be alphanumeric with '_' or '.'; got {self.name!r}"
+            )
         if not isinstance(self.provenance, Provenance):
             object.__setattr__(self, "provenance", Provenance(self.provenance))
         object.__setattr__(self, "value", float(self.value))

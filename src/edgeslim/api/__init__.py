@@ -44,7 +44,9 @@ def demo_specs(quick: bool = False) -> tuple[RunSpec, ...]:
         s.model_copy(
             update={
                 "train": s.train.model_copy(update={"epochs": 2}),
-                "measure": s.measure.model_copy(update={"repeats": 5, "warmup": 1, "threads": (1,)}),
+                "measure": s.measure.model_copy(
+                    update={"repeats": 5, "warmup": 1, "threads": (1,)}
+                ),
             }
         )
         for s in specs
@@ -70,5 +72,3 @@ def report(
     from edgeslim.report import build_report
 
     return Path(build_report(store, runs, out_path, force=force))
-
-

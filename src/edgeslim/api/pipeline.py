@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,20 +109,22 @@ def _import(spec: RunSpec, dataset: Dataset, out: Path, force: bool) -> _Model:
         from edgeslim.models import config_to_dict
 
         return _Model(ckpt.model, None, config_to_dict(ckpt.config), dataset.spec)
-    onnx_path = ir.import_model(
-        path, input_shape=dataset.spec.input_shape, out=out / "imported.onnx", force=force
+    is_archive = zipfile.is_zipfile(path)  # TorchScript; ONNX files are used as they are
+    onnx_path = out / "imported.onnx" if is_archive else path
+    graph = ir.import_model(
+        path,
+        input_shape=dataset.spec.input_shape,
+        onnx_path=onnx_path if is_archive else None,
+        force=force,
     )
-    graph = ir.from_onnx(onnx_path)
-    shape = tuple(d for d in graph.inputs[0].shape[1:])
-    _check_shapes(shape, dataset.spec, path)
+    _check_shapes(tuple(graph.inputs[0].shape[1:]), dataset.spec, path)
     return _Model(None, Path(onnx_path), None, dataset.spec)
 
 
 def _is_checkpoint(path: Path) -> bool:
-    import zipfile
-
+    """A torch.save checkpoint is a zip archive without TorchScript's ``code/`` folder."""
     return zipfile.is_zipfile(path) and not any(
-        n.endswith("constants.pkl") for n in zipfile.ZipFile(path).namelist()
+        "/code/" in n for n in zipfile.ZipFile(path).namelist()
     )
 
 
@@ -247,7 +250,9 @@ def _normalized_module(model: _Model, dataset: Dataset) -> Any | None:
     return with_normalization(model.module, dataset.normalization, dataset.spec.input_shape)
 
 
-def _save_checkpoint(model: _Model, dataset: Dataset, out: Path, spec: RunSpec, force: bool) -> Path:
+def _save_checkpoint(
+    model: _Model, dataset: Dataset, out: Path, spec: RunSpec, force: bool
+) -> Path:
     from edgeslim.models import config_from_dict
     from edgeslim.models.checkpoint import save_checkpoint
 

@@ -141,7 +141,9 @@ def parse_recipe(text: str, source: str = "<recipe>") -> tuple[RunSpec, ...]:
         where = f"{source}, line {mark.line + 1}" if mark else source
         raise RecipeError(f"{where}: not valid YAML: {getattr(err, 'problem', err)}") from None
     if not isinstance(doc, dict):
-        raise RecipeError(f"{source}: a recipe must be a mapping of keys; got {type(doc).__name__}")
+        raise RecipeError(
+            f"{source}: a recipe must be a mapping of keys; got {type(doc).__name__}"
+        )
     runs = doc.pop("runs", None)
     unknown = sorted(set(doc) - _RUN_KEYS)
     if unknown:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +21,7 @@ app = typer.Typer(
 )
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
 
@@ -93,9 +93,9 @@ def run(
 def demo(
     store: StoreOpt = "",
     out: OutOpt = Path("edgeslim-out/demo"),
-    report_path: Annotated[
-        Path, typer.Option("--report", help="HTML report to write.")
-    ] = Path("edgeslim-out/demo/report.html"),
+    report_path: Annotated[Path, typer.Option("--report", help="HTML report to write.")] = Path(
+        "edgeslim-out/demo/report.html"
+    ),
     quick: Annotated[bool, typer.Option("--quick", help="2 epochs, few repeats.")] = False,
     fmt: FormatOpt = Format.table,
     force: ForceOpt = False,

@@ -135,13 +135,23 @@ def import_(
 
     Example: edgeslim import model.ts --input-shape 1,8,8 -o model.onnx
     """
+    import zipfile
+
+    import onnx
+
     from edgeslim import ir
+    from edgeslim._core.io import atomic_write, ensure_writable
     from edgeslim.measure import structure_metrics
 
     shape = tuple(int(s) for s in input_shape.split(",")) if input_shape else None
-    path = ir.import_model(model, input_shape=shape, out=output, force=force)
-    graph = ir.from_onnx(path)
-    ir.verify(graph)
+    path = ensure_writable(output, force)
+    archive = zipfile.is_zipfile(model)  # TorchScript is exported to `path` by import_model
+    graph = ir.import_model(
+        model, input_shape=shape, onnx_path=path if archive else None, force=True
+    )
+    if not archive:  # an ONNX source is checked, then written as edgeslim read it
+        with atomic_write(path) as tmp:
+            onnx.save(ir.to_onnx(graph), str(tmp))
     metrics = structure_metrics(graph)
     ops = sorted({n.op for n in graph.nodes})
     if fmt is Format.json:

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-class Task(str, enum.Enum):
+class Task(enum.StrEnum):
     CLASSIFICATION = "classification"
     REGRESSION = "regression"
 
 
-class Layout(str, enum.Enum):
+class Layout(enum.StrEnum):
     """How one sample is laid out (batch dimension excluded)."""
 
     TABULAR = "tabular"  # (features,)

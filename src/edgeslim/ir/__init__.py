@@ -16,8 +16,9 @@ Running (numpy reference, see :mod:`edgeslim.ir.interp`)::
 Bringing models in (torch imported lazily, see :mod:`edgeslim.ir._torch`)::
 
     export_torch(module, (1, 8, 8), "m.onnx")           # torch.nn.Module -> ONNX file
-    import_model("m.onnx")                               # checked ONNX -> Graph
-    import_model("m.pt", input_shape=(1, 8, 8), onnx_path="m.onnx")  # TorchScript -> Graph
+    import_model("m.onnx")                               # checked ONNX -> verified Graph
+    import_model("m.pt", input_shape=(1, 8, 8))          # TorchScript (or a Module) -> Graph
+    import_model(module, input_shape=(13,), onnx_path="m.onnx")  # also keeps the ONNX file
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from __future__ import annotations
 import os
 
 from edgeslim.ir._dtypes import UNKNOWN_DTYPE
-from edgeslim.ir._onnx import from_onnx, load_onnx_model, to_onnx, unknown_rank
+from edgeslim.ir._onnx import from_onnx, load_onnx_model, to_onnx, untyped_tensors
+from edgeslim.ir._torch import export_torch, import_model
 from edgeslim.ir._verify import verify
 from edgeslim.ir.graph import Graph, Node, QuantParams, TensorInfo
+from edgeslim.ir.interp import check_supported
 
 
 def load_graph(path: str | os.PathLike[str]) -> Graph:
@@ -43,10 +46,13 @@ __all__ = [
     "Node",
     "QuantParams",
     "TensorInfo",
+    "check_supported",
+    "export_torch",
     "from_onnx",
+    "import_model",
     "load_graph",
     "load_onnx_model",
     "to_onnx",
-    "unknown_rank",
+    "untyped_tensors",
     "verify",
 ]

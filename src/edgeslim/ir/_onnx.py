@@ -6,8 +6,9 @@ topologically (stable: an already sorted graph keeps its order) and fills ``Grap
 every value. Conventions of the resulting graph:
 
 * dtypes are numpy dtype names (``"float32"``, ``"int8"``); ``""`` where ONNX could not infer
-  the type (outputs of custom-domain ops); symbolic or unknown dimensions are ``None``. A tensor
-  of unknown rank has shape ``()`` and is listed in :func:`unknown_rank`.
+  the type (outputs of custom-domain ops, listed by :func:`untyped_tensors`); symbolic or
+  unknown dimensions are ``None``; a tensor of unknown rank has shape ``()``. Dimensions that
+  inference leaves open are filled by running the graph where possible (``refine_shapes``).
 * initializers are read-only numpy arrays.
 * node attributes are plain values in a read-only mapping: ``int``, ``float``, ``str``, tuples of
   those, read-only numpy arrays for tensor attributes; subgraph attributes stay ``GraphProto``.
@@ -20,6 +21,8 @@ every value. Conventions of the resulting graph:
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -33,6 +36,8 @@ from onnx import helper, numpy_helper
 
 from edgeslim._core.errors import ModelError
 from edgeslim.ir._dtypes import UNKNOWN_DTYPE, dtype_name, elem_type
+from edgeslim.ir._shapes import needs_refinement
+from edgeslim.ir._shapes import refine_shapes as _refine
 from edgeslim.ir.graph import Graph, Node, QuantParams, TensorInfo
 
 __all__ = ["from_onnx", "load_onnx_model", "to_onnx"]
@@ -54,26 +59,36 @@ def load_onnx_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
     return model
 
 
-def from_onnx(source: str | os.PathLike[str] | onnx.ModelProto) -> Graph:
-    """Build a :class:`Graph` from an ONNX file path or a ``ModelProto`` (not verified)."""
+def from_onnx(
+    source: str | os.PathLike[str] | onnx.ModelProto, *, refine_shapes: bool = True
+) -> Graph:
+    """Build a :class:`Graph` from an ONNX file path or a ``ModelProto`` (not verified).
+
+    With ``refine_shapes`` (the default), dimensions ONNX inference leaves open past the batch
+    dimension are filled by running the interpreter at batch 1 and 2 (see ``ir._shapes``).
+    """
     where = "<ModelProto>"
     if isinstance(source, onnx.ModelProto):
         model = source
     else:
         model = load_onnx_model(source)
         where = str(source)
-    try:
+    # on failure keep whatever types the file declares; verify() reports what is missing
+    with contextlib.suppress(onnx.shape_inference.InferenceError, RuntimeError, ValueError):
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
-    except (onnx.shape_inference.InferenceError, RuntimeError, ValueError):
-        pass  # keep whatever types the file declares; verify() reports what is missing
-    return _build_graph(model, where)
+    graph = _build_graph(model, where)
+    if refine_shapes and needs_refinement(graph):
+        graph = _refine(graph)
+    return graph
 
 
 def _build_graph(model: onnx.ModelProto, where: str) -> Graph:
     g = model.graph
     if g.sparse_initializer:
         raise ModelError(f"{where}: sparse initializers are not supported")
-    inits: dict[str, np.ndarray] = {t.name: _readonly(numpy_helper.to_array(t)) for t in g.initializer}
+    inits: dict[str, np.ndarray] = {
+        t.name: _readonly(numpy_helper.to_array(t)) for t in g.initializer
+    }
     nodes: list[Node] = []
     used_names: set[str] = set()
     for i, proto in enumerate(g.node):
@@ -112,7 +127,9 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 def _constant_value(proto: onnx.NodeProto, where: str) -> np.ndarray:
     if len(proto.attribute) != 1:
-        raise ModelError(f"{where}: Constant node {proto.name!r} needs exactly one value attribute")
+        raise ModelError(
+            f"{where}: Constant node {proto.name!r} needs exactly one value attribute"
+        )
     attr = proto.attribute[0]
     value = helper.get_attribute_value(attr)
     if attr.name == "value":
@@ -123,7 +140,9 @@ def _constant_value(proto: onnx.NodeProto, where: str) -> np.ndarray:
         return _readonly(np.asarray(value, dtype=np.int64))
     if attr.name in ("value_string", "value_strings"):
         return _readonly(np.asarray(_decode(value), dtype=object))
-    raise ModelError(f"{where}: Constant node {proto.name!r} has unsupported attribute {attr.name}")
+    raise ModelError(
+        f"{where}: Constant node {proto.name!r} has unsupported attribute {attr.name}"
+    )
 
 
 def _decode(v: Any) -> Any:
@@ -168,9 +187,7 @@ def _type_info(name: str, tp: onnx.TypeProto) -> TensorInfo:
     tt = tp.tensor_type
     shape: tuple[int | None, ...] = ()
     if tt.HasField("shape"):
-        shape = tuple(
-            int(d.dim_value) if d.HasField("dim_value") else None for d in tt.shape.dim
-        )
+        shape = tuple(int(d.dim_value) if d.HasField("dim_value") else None for d in tt.shape.dim)
     return TensorInfo(name, dtype_name(tt.elem_type), shape)
 
 
@@ -193,34 +210,40 @@ def _collect_tensors(
     return out
 
 
-def unknown_rank(graph: Graph) -> list[str]:
-    """Names of tensors whose type or rank ONNX shape inference could not tell."""
+def untyped_tensors(graph: Graph) -> list[str]:
+    """Names of tensors whose dtype neither the file nor shape inference tells (dtype ``""``)."""
     return [t.name for t in graph.tensors.values() if t.dtype == UNKNOWN_DTYPE]
 
 
 def _toposort(nodes: list[Node], available: set[str], where: str) -> list[Node]:
-    """Stable topological sort; inputs nobody produces count as available (verify reports)."""
-    produced_by = {t: i for i, n in enumerate(nodes) for t in n.outputs if t}
-    if all(
-        produced_by.get(t, -1) < i for i, n in enumerate(nodes) for t in n.inputs
-    ):
+    """Stable topological sort (Kahn's algorithm, lowest original index first).
+
+    Inputs nobody produces count as available; :func:`verify` reports them.
+    """
+    producer = {t: i for i, n in enumerate(nodes) for t in n.outputs if t}
+    deps = [
+        {producer[t] for t in n.inputs if t and t not in available and t in producer}
+        for n in nodes
+    ]
+    if all(all(d < i for d in ds) for i, ds in enumerate(deps)):
         return nodes
-    ready = set(available)
-    done = [False] * len(nodes)
+    users: dict[int, list[int]] = {}
+    for i, ds in enumerate(deps):
+        for d in ds:
+            users.setdefault(d, []).append(i)
+    waiting = [len(ds) for ds in deps]
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    heapq.heapify(ready)
     order: list[Node] = []
-    progress = True
-    while progress:
-        progress = False
-        for i, n in enumerate(nodes):
-            if done[i]:
-                continue
-            if all(not t or t in ready or t not in produced_by for t in n.inputs):
-                done[i], progress = True, True
-                order.append(n)
-                ready.update(n.outputs)
-                break  # restart from the front to keep the original order where possible
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(nodes[i])
+        for u in users.get(i, ()):
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                heapq.heappush(ready, u)
     if len(order) != len(nodes):
-        stuck = [n.name for i, n in enumerate(nodes) if not done[i]]
+        stuck = [n.name for i, n in enumerate(nodes) if waiting[i] > 0]
         raise ModelError(f"{where}: graph has a cycle through nodes {', '.join(stuck[:5])}")
     return order
 
@@ -291,7 +314,9 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
         graph.name,
         [_value_info(t) for t in graph.inputs],
         [_value_info(t) for t in graph.outputs],
-        initializer=[numpy_helper.from_array(np.asarray(a), k) for k, a in graph.initializers.items()],
+        initializer=[
+            numpy_helper.from_array(np.asarray(a), k) for k, a in graph.initializers.items()
+        ],
         value_info=value_info,
     )
     opsets = [helper.make_opsetid("", graph.opset)]

@@ -156,9 +156,7 @@ def sequence_shape(spec: DataSpec) -> tuple[int, int]:
     return 1, s[0]  # tabular: one feature per step
 
 
-def with_normalization(
-    model: Any, normalization: Any, input_shape: tuple[int, ...]
-) -> Any:
+def with_normalization(model: Any, normalization: Any, input_shape: tuple[int, ...]) -> Any:
     """Wrap ``model`` so it takes raw inputs: ``model((x - mean) / std)`` inside the graph.
 
     ``normalization`` is a :class:`edgeslim.data.spec.Normalization` whose statistics broadcast

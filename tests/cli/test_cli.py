@@ -1,0 +1,175 @@
+"""End-to-end tests of the command line, in-process through ``edgeslim.cli.main``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeslim.cli import main
+
+pytestmark = pytest.mark.torch
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(list(argv))
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 2
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for f in fragments:
+        assert f in lines[0]
+
+
+def test_help_lists_every_verb(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _cli(capsys, "--help")
+    assert code == 0
+    for verb in ("run", "demo", "train", "import", "measure", "runs", "report", "targets"):
+        assert verb in out
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One quick demo shared by the tests below (2 epochs per model)."""
+    root = tmp_path_factory.mktemp("demo")
+    store = root / "store.db"
+    report = root / "report.html"
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        main(
+            [
+                "demo", "--quick", "--format", "json", "--store", str(store),
+                "--out", str(root / "out"), "--report", str(report),
+            ]
+        )  # fmt: skip
+    return {"root": root, "store": store, "report": report, "json": json.loads(buf.getvalue())}
+
+
+def test_demo_json_has_every_run_with_units_and_provenance(demo_run: dict) -> None:
+    runs = demo_run["json"]["runs"]
+    names = {r["name"] for r in runs}
+    assert {"digits-cnn", "motions-gru"} <= names and len(runs) == 6
+    for r in runs:
+        metrics = r["metrics"]
+        assert 0.0 <= metrics["accuracy"]["value"] <= 1.0
+        assert metrics["accuracy"]["provenance"] == "measured"
+        assert metrics["params"]["provenance"] == "computed"
+        assert metrics["macs"]["value"] > 0
+        for m in metrics.values():
+            assert set(m) >= {"value", "unit", "provenance"}
+        lat = [k for k in metrics if k.startswith("latency_p50[")]
+        assert lat and all(metrics[k]["unit"] == "s" for k in lat)
+        assert Path(r["artifacts"]["onnx"]).is_file()
+
+
+def test_demo_report_and_store(demo_run: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    html = demo_run["report"].read_text(encoding="utf-8")
+    assert "digits-cnn" in html and "motions-gru" in html
+    assert demo_run["report"].with_suffix(".md").is_file()
+    code, out, _ = _cli(
+        capsys, "runs", "list", "--store", str(demo_run["store"]), "--format", "json"
+    )
+    assert code == 0
+    assert len(json.loads(out)["runs"]) == 6
+    code, out, _ = _cli(
+        capsys, "runs", "show", "digits-cnn", "--store", str(demo_run["store"]), "--format", "json"
+    )
+    assert code == 0 and "accuracy" in json.loads(out)["metrics"]
+
+
+def test_second_demo_refuses_without_force(
+    demo_run: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _cli(
+        capsys, "demo", "--quick", "--store", str(demo_run["store"]),
+        "--out", str(demo_run["root"] / "out"), "--report", str(demo_run["report"]),
+    )  # fmt: skip
+    _one_line_error(code, err, "--force")
+
+
+def test_measure_exported_onnx_and_shape_mismatch(
+    demo_run: dict, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    onnx = demo_run["root"] / "out" / "digits-cnn" / "model.onnx"
+    store = str(tmp_path / "s.db")
+    code, out, err = _cli(
+        capsys, "measure", str(onnx), "--data", "digits", "--store", store,
+        "--out", str(tmp_path), "--format", "json", "--repeats", "3", "--threads", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    acc_cli = json.loads(out)["runs"][0]["metrics"]["accuracy"]["value"]
+    acc_demo = next(r for r in demo_run["json"]["runs"] if r["name"] == "digits-cnn")
+    assert acc_cli == pytest.approx(acc_demo["metrics"]["accuracy"]["value"])
+    code, _, err = _cli(
+        capsys, "measure", str(onnx), "--data", "basic-motions", "--store", store,
+        "--out", str(tmp_path / "o2"),
+    )  # fmt: skip
+    _one_line_error(code, err, "shape mismatch", "model.onnx", "basic-motions")
+
+
+def test_run_recipe_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: tiny\ndata: {name: iris}\nmodel: {kind: mlp, hidden: [8]}\n"
+        "train: {epochs: 3}\nmeasure: {threads: [1], repeats: 3, backends: [onnxruntime]}\n"
+    )
+    code, out, err = _cli(
+        capsys, "run", str(recipe), "--store", str(tmp_path / "s.db"),
+        "--out", str(tmp_path / "out"), "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    (run,) = json.loads(out)["runs"]
+    assert run["name"] == "tiny"
+    assert not any(k.startswith("latency_p50[torch") for k in run["metrics"])
+
+
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        (b"not an onnx file", ("bad.onnx",)),
+        (None, ("bad.onnx", "does not exist")),
+    ],
+)
+def test_bad_model_file_gives_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes | None, fragments: tuple
+) -> None:
+    path = tmp_path / "bad.onnx"
+    if content is not None:
+        path.write_bytes(content)
+    code, _, err = _cli(
+        capsys, "measure", str(path), "--data", "digits", "--store", str(tmp_path / "s.db"),
+        "--out", str(tmp_path / "o"),
+    )  # fmt: skip
+    _one_line_error(code, err, *fragments)
+
+
+def test_malformed_recipe_gives_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: x\ndata: {name: digits}\nmodel: {kind: cnn}\ntrain: {epochs: -1}\n")
+    code, _, err = _cli(capsys, "run", str(recipe), "--store", str(tmp_path / "s.db"))
+    _one_line_error(code, err, "r.yaml, line 4", "train.epochs")
+
+
+def test_unknown_dataset_and_model(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    args = ("--store", str(tmp_path / "s.db"), "--out", str(tmp_path / "o"), "--epochs", "1")
+    code, _, err = _cli(capsys, "train", "--data", "nope", "--model", "cnn", *args)
+    _one_line_error(code, err, "nope")
+    code, _, err = _cli(capsys, "train", "--data", "iris", "--model", "transformer", *args)
+    _one_line_error(code, err, "transformer")
+    code, _, err = _cli(
+        capsys, "train", "--data", "iris", "--model", "mlp", "--set", "hidden", *args
+    )
+    _one_line_error(code, err, "--set")
