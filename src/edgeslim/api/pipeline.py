@@ -63,26 +63,17 @@ def load_data(spec: RunSpec) -> Dataset:
 
 def _train(spec: RunSpec, dataset: Dataset, progress: Progress) -> _Model:
     from edgeslim.models import build_model, config_from_dict, config_to_dict
-    from edgeslim.models.train import TrainConfig, fit
+    from edgeslim.models.train import fit
 
     assert spec.model.kind is not None
     config = config_from_dict({"kind": spec.model.kind, **spec.model.zoo_params()})
     module = build_model(config, dataset.spec)
-    t = spec.train
-    cfg = TrainConfig(
-        epochs=t.epochs,
-        lr=t.lr,
-        batch_size=t.batch_size,
-        weight_decay=t.weight_decay,
-        patience=t.patience,
-        seed=spec.seed,
-    )
-    task = progress.task(f"{spec.name}: train {spec.model.kind}", total=t.epochs)
+    task = progress.task(f"{spec.name}: train {spec.model.kind}", total=spec.train.epochs)
 
-    def on_epoch(epoch: int, total: int, logs: dict[str, float]) -> None:
+    def on_epoch(epoch: int, total: int, logs: Any) -> None:
         task.advance(1)
 
-    history = fit(module, dataset, cfg, progress=on_epoch)
+    history = fit(module, dataset, _train_config(spec), progress=on_epoch)
     task.done()
     return _Model(module, None, config_to_dict(config), dataset.spec, _history_dict(history))
 
@@ -136,12 +127,54 @@ def _check_shapes(model_shape: tuple[Any, ...], spec: DataSpec, path: Path) -> N
         )
 
 
-def _apply_passes(spec: RunSpec, model: _Model) -> list[dict[str, Any]]:
+def _train_config(spec: RunSpec, epochs: int | None = None) -> Any:
+    from edgeslim.models.train import TrainConfig
+
+    t = spec.train
+    return TrainConfig(
+        epochs=t.epochs if epochs is None else epochs,
+        lr=t.lr,
+        batch_size=t.batch_size,
+        weight_decay=t.weight_decay,
+        patience=t.patience,
+        seed=spec.seed,
+    )
+
+
+def pass_context(spec: RunSpec, dataset: Dataset, progress: Progress) -> Any:
+    """The :class:`edgeslim.passes.PassContext` of a run: its data, seed, training budget."""
+    from edgeslim.data.spec import Task
+    from edgeslim.models.train import evaluate, fit
+    from edgeslim.passes import PassContext
+
+    def fine_tune(module: Any, epochs: int) -> Any:
+        if epochs > 0:
+            fit(module, dataset, _train_config(spec, epochs))
+        return module
+
+    def score(module: Any) -> float:
+        r = evaluate(module, dataset, "val")
+        return r["accuracy"] if dataset.spec.task is Task.CLASSIFICATION else -r["mae"]
+
+    return PassContext(dataset, spec.seed, fine_tune, score, progress)
+
+
+def _apply_passes(
+    spec: RunSpec, model: _Model, dataset: Dataset, progress: Progress
+) -> list[dict[str, Any]]:
     from edgeslim import passes
 
+    if spec.passes and model.module is None:
+        raise RecipeError(
+            f"run {spec.name!r}: passes need a trainable model (a zoo kind or a checkpoint); "
+            f"{spec.model.path} is an exported graph"
+        )
+    ctx = pass_context(spec, dataset, progress)
     records = []
     for p in spec.passes:
-        records.append(passes.apply(p.name, model, p.params()))
+        result = passes.apply(p.name, model.module, p.params(), ctx)
+        model.module = result.model
+        records.append({"name": p.name, **result.record, "steps": list(result.steps)})
     return records
 
 
@@ -206,7 +239,7 @@ def _run_stages(
     artifacts: dict[str, Path] = {}
     if model.module is not None and model.config is not None:
         artifacts["checkpoint"] = _save_checkpoint(model, dataset, out, spec, force)
-    for record in _apply_passes(spec, model):
+    for record in _apply_passes(spec, model, dataset, progress):
         store.add_step(run.id, "pass", str(record.get("name", "pass")), record)
     onnx_path = _export(model, dataset, out, force)
     artifacts["onnx"] = onnx_path
