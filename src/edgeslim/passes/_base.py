@@ -52,7 +52,7 @@ class Pass(abc.ABC):
     def __init__(self, **params: Any) -> None:
         self.params = dict(params)
 
-    def validate(self) -> None:
+    def validate(self) -> None:  # noqa: B027  (optional hook; the default accepts anything)
         """Check parameters; raise RecipeError naming the pass and the parameter."""
 
     def fail(self, param: str, rule: str, got: Any) -> RecipeError:
