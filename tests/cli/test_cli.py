@@ -48,13 +48,14 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     import io
 
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
+    with contextlib.redirect_stdout(buf), pytest.raises(SystemExit) as exit_:
         main(
             [
                 "demo", "--quick", "--format", "json", "--store", str(store),
                 "--out", str(root / "out"), "--report", str(report),
             ]
         )  # fmt: skip
+    assert exit_.value.code in (0, None)
     return {"root": root, "store": store, "report": report, "json": json.loads(buf.getvalue())}
 
 
@@ -173,3 +174,46 @@ def test_unknown_dataset_and_model(capsys: pytest.CaptureFixture[str], tmp_path:
         capsys, "train", "--data", "iris", "--model", "mlp", "--set", "hidden", *args
     )
     _one_line_error(code, err, "--set")
+
+
+def test_train_then_import_torchscript_and_onnx(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import torch
+
+    from edgeslim.models.checkpoint import load_checkpoint
+
+    store = str(tmp_path / "s.db")
+    code, out, err = _cli(
+        capsys, "train", "--data", "wine", "--model", "mlp", "--set", "hidden=16,8",
+        "--epochs", "3", "--store", store, "--out", str(tmp_path / "o"), "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    (run,) = json.loads(out)["runs"]
+    assert run["name"] == "wine-mlp"
+    weights = 13 * 16 + 16 + 16 * 8 + 8 + 8 * 3 + 3
+    normalization = 2 * 13  # mean and 1/std inside the exported graph are stored constants too
+    assert run["metrics"]["params"]["value"] == weights + normalization
+    ckpt = load_checkpoint(run["artifacts"]["checkpoint"])
+    scripted = torch.jit.trace(ckpt.model, torch.zeros(1, 13))
+    ts_path = tmp_path / "wine.ts"
+    scripted.save(str(ts_path))
+    code, out, err = _cli(
+        capsys, "import", str(ts_path), "--input-shape", "13", "-o", str(tmp_path / "w.onnx"),
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    info = json.loads(out)
+    assert "Gemm" in info["ops"] and Path(info["path"]).is_file()
+    assert info["metrics"]["params"]["value"] == weights  # the traced model has no normalization
+    # importing again without --force refuses; an ONNX source is checked and re-written
+    code, _, err = _cli(capsys, "import", str(ts_path), "--input-shape", "13", "-o", info["path"])
+    _one_line_error(code, err, "--force")
+    code, out, err = _cli(
+        capsys, "import", run["artifacts"]["onnx"], "-o", str(tmp_path / "again.onnx"),
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    # TorchScript without an input shape is a clear error
+    code, _, err = _cli(capsys, "import", str(ts_path), "-o", str(tmp_path / "x.onnx"))
+    _one_line_error(code, err, "input")

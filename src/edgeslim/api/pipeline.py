@@ -28,6 +28,7 @@ class RunResult:
     name: str
     run_id: int
     metrics: tuple[Metric, ...]
+    stored_as: str = ""
     artifacts: dict[str, Path] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -35,6 +36,7 @@ class RunResult:
         return {
             "name": self.name,
             "run_id": self.run_id,
+            "stored_as": self.stored_as or self.name,
             "metrics": {m.key: m.to_dict() for m in self.metrics},
             "artifacts": {k: str(v) for k, v in self.artifacts.items()},
             "warnings": list(self.warnings),
@@ -272,7 +274,7 @@ def _run_stages(
     store.add_metrics(run.id, metrics)
     for kind, path in artifacts.items():
         store.add_artifact(run.id, kind, path)
-    return RunResult(spec.name, run.id, metrics, artifacts, tuple(report.warnings))
+    return RunResult(spec.name, run.id, metrics, run.name, artifacts, tuple(report.warnings))
 
 
 def _normalized_module(model: _Model, dataset: Dataset) -> Any | None:

@@ -21,8 +21,9 @@ from rich.table import Table
 
 from edgeslim._core.records import Metric
 
-console = Console(stderr=True)
-out = Console()
+# Not a terminal (CI logs, pipes): rich would assume 80 columns and squash the tables.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+out = Console(width=None if sys.stdout.isatty() else 160)
 
 # (column title, metric name, context prefix or None, formatter)
 COLUMNS: tuple[tuple[str, str, str | None], ...] = (

@@ -39,7 +39,7 @@ class LayerCost:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "node": self.node,
+            "name": self.node,
             "op": self.op,
             "macs": self.macs,
             "params": self.params,
