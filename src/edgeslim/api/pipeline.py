@@ -81,11 +81,10 @@ def _train(spec: RunSpec, dataset: Dataset, progress: Progress) -> _Model:
 
 
 def _history_dict(history: Any) -> dict[str, Any]:
+    """The training history as JSON (a frozen :class:`TrainHistory`)."""
     import dataclasses
 
-    if dataclasses.is_dataclass(history):
-        return json.loads(json.dumps(dataclasses.asdict(history), default=float))
-    return {}
+    return dict(json.loads(json.dumps(dataclasses.asdict(history), default=float)))
 
 
 def _import(spec: RunSpec, dataset: Dataset, out: Path, force: bool) -> _Model:
@@ -140,6 +139,8 @@ def _train_config(spec: RunSpec, epochs: int | None = None) -> Any:
         weight_decay=t.weight_decay,
         patience=t.patience,
         seed=spec.seed,
+        max_grad_norm=t.max_grad_norm,
+        monitor=t.monitor,
     )
 
 

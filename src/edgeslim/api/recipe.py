@@ -53,6 +53,10 @@ class TrainSection(_Strict):
     batch_size: int = Field(default=64, ge=1)
     weight_decay: float = Field(default=0.0, ge=0)
     patience: int = Field(default=5, ge=0)
+    max_grad_norm: float | None = Field(default=None, gt=0)
+    monitor: Literal["val_loss", "val_metric"] = Field(
+        default="val_loss", description="what picks the best epoch (val_metric for tiny val sets)"
+    )
 
 
 class PassSection(_Strict):

@@ -188,10 +188,8 @@ def runs_list(store: StoreOpt = "", fmt: FormatOpt = Format.table) -> None:
 
 
 def _summary_dict(r: Any) -> dict[str, Any]:
-    import dataclasses
-
-    d = dataclasses.asdict(r) if dataclasses.is_dataclass(r) else dict(r)
-    return {k: d.get(k) for k in ("id", "name", "status", "created_at", "finished_at")}
+    keys = ("id", "name", "status", "created_at", "finished_at")
+    return {k: getattr(r, k, None) for k in keys}
 
 
 @runs_app.command("show")

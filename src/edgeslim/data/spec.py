@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -43,14 +45,14 @@ class DataSpec:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, object]) -> DataSpec:
+    def from_dict(cls, d: Mapping[str, Any]) -> DataSpec:
         return cls(
             name=str(d["name"]),
             task=Task(d["task"]),
             layout=Layout(d["layout"]),
-            input_shape=tuple(int(x) for x in d["input_shape"]),  # type: ignore[attr-defined]
-            num_classes=int(d["num_classes"]),  # type: ignore[arg-type]
-            output_dim=int(d["output_dim"]),  # type: ignore[arg-type]
+            input_shape=tuple(int(x) for x in d["input_shape"]),
+            num_classes=int(d["num_classes"]),
+            output_dim=int(d["output_dim"]),
         )
 
 
@@ -77,11 +79,11 @@ class Normalization:
         return {"mean": list(self.mean), "std": list(self.std), "axis": self.axis}
 
     @classmethod
-    def from_dict(cls, d: dict[str, object]) -> Normalization:
+    def from_dict(cls, d: Mapping[str, Any]) -> Normalization:
         return cls(
-            mean=tuple(float(v) for v in d["mean"]),  # type: ignore[attr-defined]
-            std=tuple(float(v) for v in d["std"]),  # type: ignore[attr-defined]
-            axis=int(d["axis"]),  # type: ignore[arg-type]
+            mean=tuple(float(v) for v in d["mean"]),
+            std=tuple(float(v) for v in d["std"]),
+            axis=int(d["axis"]),
         )
 
 

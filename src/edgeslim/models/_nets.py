@@ -257,6 +257,9 @@ class Normalized(nn.Module):
     """Applies the training data's normalization in the graph, so the deployed artifact takes
     raw inputs and deployment cannot forget the preprocessing."""
 
+    mean: torch.Tensor
+    inv_std: torch.Tensor
+
     def __init__(self, model: nn.Module, mean: torch.Tensor, inv_std: torch.Tensor) -> None:
         super().__init__()
         self.model = model
