@@ -59,6 +59,11 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
     with atomic_write(target) as tmp:
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new"
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's owner-only 0600
 
 
 def test_ensure_writable_refuses_without_force(tmp_path: Path) -> None:
