@@ -1,4 +1,4 @@
-"""edgeslim: make machine-learning models small, fast and frugal for small devices, and prove it."""
+"""edgeslim: make ML models small, fast and frugal for small devices, and prove it."""
 
 from __future__ import annotations
 
