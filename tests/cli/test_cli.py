@@ -217,3 +217,20 @@ def test_train_then_import_torchscript_and_onnx(
     # TorchScript without an input shape is a clear error
     code, _, err = _cli(capsys, "import", str(ts_path), "-o", str(tmp_path / "x.onnx"))
     _one_line_error(code, err, "input")
+
+
+def test_targets_lists_profiles_with_budgets(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _cli(capsys, "targets", "--format", "json")
+    assert code == 0
+    profiles = {p["name"]: p for p in json.loads(out)}
+    assert {"host", "cortex-m0plus", "cortex-m4", "cortex-m7"} <= set(profiles)
+    m4, m0 = profiles["cortex-m4"], profiles["cortex-m0plus"]
+    assert m4["dsp"] is True and m0["dsp"] is False
+    assert 0 < m0["flash_bytes"] <= m4["flash_bytes"] and m4["ram_bytes"] > 0
+    assert m4["energy"]["source"]  # every energy figure names its source
+
+
+def test_datasets_lists_bundled_data(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _cli(capsys, "datasets", "--format", "json")
+    assert code == 0
+    assert {"digits", "mnist-5k", "basic-motions", "breast-cancer"} <= set(json.loads(out))
