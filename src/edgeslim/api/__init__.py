@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from edgeslim.api.pipeline import RunResult, run_one, run_recipe
-from edgeslim.api.progress import Progress
+from edgeslim.api.progress import NullProgress, Progress
 from edgeslim.api.recipe import RunSpec, load_recipe, parse_recipe
 
 __all__ = [
+    "NullProgress",
+    "Progress",
     "RunResult",
     "RunSpec",
     "demo_specs",
@@ -53,16 +55,7 @@ def demo_specs(quick: bool = False) -> tuple[RunSpec, ...]:
     )
 
 
-def run(
-    specs: tuple[RunSpec, ...],
-    *,
-    store: Any,
-    out_dir: Path,
-    force: bool = False,
-    progress: Progress | None = None,
-) -> list[RunResult]:
-    """Run every spec and store the results."""
-    return run_recipe(specs, store=store, out_dir=out_dir, force=force, progress=progress)
+run = run_recipe  # the verb behind `edgeslim run`
 
 
 def report(

@@ -187,8 +187,12 @@ def _export(model: _Model, dataset: Dataset, out: Path, force: bool) -> Path:
     from edgeslim import ir
     from edgeslim.models import with_normalization
 
-    wrapped = with_normalization(model.module, dataset.normalization, dataset.spec.input_shape)
     path = out / "model.onnx"
+    hook = getattr(model.module, "edgeslim_export", None)
+    if callable(hook):  # a pass built its own artifact (quantized ONNX); it writes it
+        model.onnx_path = hook(path, dataset.spec.input_shape, dataset.normalization, force=force)
+        return path
+    wrapped = with_normalization(model.module, dataset.normalization, dataset.spec.input_shape)
     ir.export_torch(wrapped, dataset.spec.input_shape, path, force=force)
     model.onnx_path = path
     return path
