@@ -35,8 +35,11 @@ install_python() {
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   local pip=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
   # torch is pinned to the CPU build; an unpinned torch would pull a multi-GB CUDA build.
+  # TORCH_INDEX_URL (optional) points pip at a CPU-only wheel index, e.g. in a container build.
+  local torch_src=()
+  [ -n "${TORCH_INDEX_URL:-}" ] && torch_src=(--index-url "$TORCH_INDEX_URL")
   "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" \
-    2>/dev/null || "${pip[@]}" install "torch==2.13.0"
+    2>/dev/null || "${pip[@]}" install "${torch_src[@]}" "torch==2.13.0"
   "${pip[@]}" install -e ".[torch,data,report,postgres,dev]"
 }
 

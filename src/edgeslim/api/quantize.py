@@ -26,15 +26,15 @@ log = logging.getLogger(__name__)
 
 # method -> (pass name, fixed pass parameters)
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
-    "ptq": ("ptq", {}),
-    "ptq-w4": ("ptq", {"weight_bits": 4}),
-    "dynamic": ("dynamic_quant", {}),
-    "fp16": ("fp16", {}),
-    "int4": ("weight_only", {"bits": 4}),
-    "int2": ("weight_only", {"bits": 2}),
-    "qat": ("qat", {}),
-    "binary": ("binarize", {}),
-    "mixed": ("mixed_precision", {}),
+    "ptq": ("quantize.ptq", {}),
+    "ptq-w4": ("quantize.ptq", {"weight_bits": 4}),
+    "dynamic": ("quantize.dynamic", {}),
+    "fp16": ("quantize.fp16", {}),
+    "int4": ("quantize.weight_only", {"bits": 4}),
+    "int2": ("quantize.weight_only", {"bits": 2}),
+    "qat": ("quantize.qat", {}),
+    "binary": ("quantize.binarize", {}),
+    "mixed": ("quantize.mixed", {}),
 }
 
 
@@ -58,7 +58,9 @@ class QuantizeRequest:
                 f"option --method must be one of {', '.join(METHODS)}; got {self.method!r}"
             )
         pass_name, fixed = METHODS[self.method]
-        name = self.name or f"{Path(self.model).stem}-{self.method}"
+        path = Path(self.model)
+        stem = path.parent.name if path.stem == "model" and path.parent.name else path.stem
+        name = self.name or f"{stem}-{self.method}"
         return RunSpec.model_validate(
             {
                 "name": name,

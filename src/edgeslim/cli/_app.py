@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +9,14 @@ import typer
 
 from edgeslim import __version__
 from edgeslim.cli import _ui
+from edgeslim.cli._options import (
+    ForceOpt,
+    Format,
+    FormatOpt,
+    OutOpt,
+    StoreOpt,
+    _store_url,
+)
 
 app = typer.Typer(
     name="edgeslim",
@@ -19,28 +25,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-
-
-StoreOpt = Annotated[
-    str,
-    typer.Option(
-        "--store",
-        help="Result store: a SQLite file path or any SQLAlchemy URL "
-        "(postgresql+psycopg://...). Default: $EDGESLIM_STORE or ./edgeslim.db.",
-    ),
-]
-FormatOpt = Annotated[Format, typer.Option("--format", help="table (rich) or json")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")]
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for artifacts.")]
-
-
-def _store_url(value: str) -> str:
-    return value or os.environ.get("EDGESLIM_STORE", "") or "edgeslim.db"
 
 
 def _version(value: bool) -> None:

@@ -10,16 +10,8 @@ import yaml
 
 from edgeslim._core.errors import EdgeslimError, RecipeError
 from edgeslim.cli import _ui
-from edgeslim.cli._app import (
-    ForceOpt,
-    Format,
-    FormatOpt,
-    OutOpt,
-    StoreOpt,
-    _show_results,
-    _store_url,
-    app,
-)
+from edgeslim.cli._app import _show_results, app
+from edgeslim.cli._options import ForceOpt, Format, FormatOpt, OutOpt, StoreOpt, _store_url
 
 
 def _parse_value(text: str) -> Any:
@@ -100,6 +92,14 @@ def measure(
     label: LabelOpt = None,
     threads: Annotated[str, typer.Option(help="Thread counts, 0 = all cores.")] = "1,0",
     repeats: Annotated[int, typer.Option(help="Timed repeats per latency.")] = 100,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="Compile to C and measure on a target (host, cortex-m0plus, cortex-m4, "
+            "cortex-m7; see edgeslim targets) instead of torch/onnxruntime."
+        ),
+    ] = None,
+    samples: Annotated[int, typer.Option(help="Test samples run on --target.")] = 20,
     store: StoreOpt = "",
     out: OutOpt = Path("edgeslim-out"),
     fmt: FormatOpt = Format.table,
@@ -107,10 +107,27 @@ def measure(
 ) -> None:
     """Measure a model's exported artifact on a dataset: accuracy, size, MACs, latency, memory.
 
-    Example: edgeslim measure edgeslim-out/digits-cnn/model.onnx --data digits
+    With --target the model is compiled to C and run on that target (Cortex-M in QEMU): flash,
+    RAM, arena, stack, instructions per inference and per layer, estimated energy and latency.
+
+    Example: edgeslim measure edgeslim-out/digits-cnn/model.onnx --data digits --target cortex-m4
     """
     if not model.exists():
         raise EdgeslimError(f"model file {model} does not exist")
+    if target:
+        from edgeslim.cli import deploy
+
+        is_file = data.endswith((".npz", ".csv")) or "/" in data
+        deploy.measure(
+            model,
+            target=target,
+            data=Path(data) if is_file else None,
+            dataset=None if is_file else data,
+            samples=samples,
+            store=store,
+            fmt=deploy.Fmt(fmt.value),
+        )
+        return
     doc = {
         "name": name or f"measure-{model.stem}",
         "data": {"name": data, "label": label},
@@ -297,11 +314,13 @@ def _kib(v: Any) -> str:
 
 
 def _mount_subapps() -> None:
-    try:
-        from edgeslim.cli.trees import app as trees_app
-    except ImportError:  # the tree compiler's CLI is optional until it lands
-        return
-    app.add_typer(trees_app, name="trees")
+    from edgeslim.cli import deploy, prune, quantize, trees
+
+    app.add_typer(prune.app, name="prune", help="Prune, compare methods, show realized gains.")
+    app.add_typer(trees.app, name="trees", help="Tree ensembles compiled to exact, fast C.")
+    app.add_typer(quantize.app, name="quantize", help="Quantize a model and measure the artifact.")
+    app.add_typer(deploy.app, name="deploy", help="Generated C for MCUs: export and measure.")
+    app.command("export", help=deploy.export.__doc__)(deploy.export)
 
 
 _mount_subapps()

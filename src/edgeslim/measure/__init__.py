@@ -17,6 +17,7 @@ Building blocks: :func:`task_metrics`, :func:`structure_metrics`, :func:`layer_c
 from __future__ import annotations
 
 from edgeslim.measure._artifact import MeasureReport, measure_artifact
+from edgeslim.measure._bounds import DeviationBound, quantization_error_bound
 from edgeslim.measure._costs import MAC_OPS, LayerCost, layer_costs, node_macs
 from edgeslim.measure._memory import ActivationProfile, peak_activation_memory, tensor_lifetimes
 from edgeslim.measure._storage import storage_metrics
@@ -33,6 +34,7 @@ from edgeslim.measure._timing import (
 __all__ = [
     "MAC_OPS",
     "ActivationProfile",
+    "DeviationBound",
     "LayerCost",
     "MeasureReport",
     "agreement_metrics",
@@ -43,6 +45,7 @@ __all__ = [
     "measure_artifact",
     "node_macs",
     "peak_activation_memory",
+    "quantization_error_bound",
     "storage_metrics",
     "structure_metrics",
     "task_metrics",

@@ -1,0 +1,216 @@
+"""Quantization anchors: edgeslim PTQ vs onnxruntime ``quantize_static`` vs torch's built-in
+(FX, x86 engine) quantization, on the same trained float model and the same calibration data.
+
+For each model (digits CNN, digits MLP, basic-motions GRU; trained here with fixed seeds) this
+reports test accuracy, prediction agreement with the float model, the size of the artifact
+(ONNX file, or ``torch.save`` of the quantized state for torch) and batch-1 latency p50 and
+batch-256 time on one thread, all **measured** in this process one after the other. Absolute
+times do not travel between machines; ratios within one run do.
+
+Usage::
+
+    .venv/bin/python bench/quant_vs_anchors.py --quick
+    .venv/bin/python bench/quant_vs_anchors.py --out quant_vs_anchors.md
+
+Writes a markdown table to ``--out`` (and the rows as JSON beside it) when given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+from edgeslim import data
+from edgeslim._core.seeding import seed_everything
+from edgeslim.backends import get_backend
+from edgeslim.measure import time_calls
+from edgeslim.models import build_model, config_from_dict, with_normalization
+from edgeslim.models.train import TrainConfig, fit
+from edgeslim.passes import PassContext, create
+from edgeslim.passes.quantize._model import batches, calibration_inputs, float_onnx
+
+# (dataset, model config, training settings); basic-motions has 34 training series, so its GRU
+# trains longer and keeps the epoch with the best validation accuracy
+MODELS: tuple[tuple[str, dict[str, Any], dict[str, Any]], ...] = (
+    ("digits", {"kind": "cnn"}, {"epochs": 15}),
+    ("digits", {"kind": "mlp"}, {"epochs": 15}),
+    ("basic-motions", {"kind": "gru"}, {"epochs": 150, "patience": 40, "monitor": "val_metric"}),
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    data: str
+    model: str
+    method: str
+    accuracy: float
+    agreement: float
+    artifact_bytes: int
+    p50_b1_s: float
+    time_b256_s: float
+
+
+class _Torch:
+    def __init__(self, module: Any) -> None:
+        self.module = module
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.module(torch.as_tensor(x)).numpy()
+
+
+def _timing(runner: Any, x: np.ndarray, repeats: int) -> tuple[float, float]:
+    one = float(np.median(time_calls(runner, x[:1], warmup=5, repeats=repeats)))
+    many = np.ascontiguousarray(np.take(x, np.arange(256) % len(x), axis=0))
+    return one, float(np.median(time_calls(runner, many, warmup=2, repeats=max(5, repeats // 10))))
+
+
+def _onnx_row(
+    name: str, proto: onnx.ModelProto, ds: Any, ref: np.ndarray, key: tuple, rep: int
+) -> Row:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.onnx"
+        onnx.save(proto, str(path))
+        size = path.stat().st_size
+        with contextlib.closing(get_backend("onnxruntime", threads=1).load(path)) as runner:
+            y = runner.run(np.asarray(ds.x_test, np.float32))
+            p50, t256 = _timing(runner, np.asarray(ds.x_test, np.float32), rep)
+    return _row(key, name, y, ds, ref, size, p50, t256)
+
+
+def _row(
+    key: tuple, name: str, y: np.ndarray, ds: Any, ref: np.ndarray, size: int, p50: float, t: float
+) -> Row:
+    acc = float(np.mean(y.argmax(1) == ds.y_test))
+    agree = float(np.mean(y.argmax(1) == ref.argmax(1)))
+    return Row(key[0], key[1], name, acc, agree, size, p50, t)
+
+
+def _ort_static(proto: onnx.ModelProto, x_calib: np.ndarray) -> onnx.ModelProto:
+    from onnxruntime.quantization import CalibrationDataReader, quantize_static
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.it = iter([{"input": b} for b in batches(x_calib)])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "f.onnx", Path(tmp) / "q.onnx"
+        onnx.save(proto, str(src))
+        logging.getLogger().setLevel(logging.ERROR)
+        quantize_static(str(src), str(dst), Reader())  # defaults
+        return onnx.load(str(dst))
+
+
+def _torch_fx(
+    module: Any, ds: Any, x_calib: np.ndarray, ref: np.ndarray, key: tuple, rep: int
+) -> Row | None:
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    wrapped = with_normalization(module, ds.normalization, ds.spec.input_shape)
+    example = torch.as_tensor(x_calib[:4])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prepared = prepare_fx(wrapped, get_default_qconfig_mapping("x86"), (example,))
+            with torch.no_grad():
+                for b in batches(x_calib):
+                    prepared(torch.as_tensor(b))
+            qm = convert_fx(prepared).eval()
+            buf = io.BytesIO()
+            torch.save(qm.state_dict(), buf)
+            runner = _Torch(qm)
+            x = np.asarray(ds.x_test, np.float32)
+            y = runner.run(x)
+            p50, t256 = _timing(runner, x, rep)
+    except Exception as exc:  # an anchor that cannot run is reported, not fatal
+        logging.getLogger(__name__).warning("torch FX quantization failed on %s: %s", key, exc)
+        return None
+    return _row(key, "torch FX x86 (defaults)", y, ds, ref, len(buf.getvalue()), p50, t256)
+
+
+def bench_model(
+    dataset: str, cfg: dict[str, Any], train: dict[str, Any], repeats: int
+) -> list[Row]:
+    torch.set_num_threads(1)
+    seed_everything(0)
+    ds = data.load_dataset(dataset, seed=0)
+    module = build_model(config_from_dict(cfg), ds.spec)
+    fit(module, ds, TrainConfig(seed=0, **train))
+    module.eval()
+    key = (dataset, cfg["kind"])
+    proto = float_onnx(module, ds)
+    x_calib = calibration_inputs(ds, 512, 0)  # the same calibration inputs for every method
+    ref = _Torch(with_normalization(module, ds.normalization, ds.spec.input_shape)).run(
+        np.asarray(ds.x_test, np.float32)
+    )
+    rows = [_onnx_row("float (onnxruntime)", proto, ds, ref, key, repeats)]
+    ctx = PassContext(ds, seed=0)
+    for label, params in (
+        ("edgeslim PTQ minmax per-channel", {}),
+        ("edgeslim PTQ MSE per-channel", {"calibrator": "mse"}),
+        ("edgeslim PTQ entropy per-tensor", {"calibrator": "entropy", "per_channel": False}),
+    ):
+        q = create("quantize.ptq", params).apply(module, ctx).model.proto
+        rows.append(_onnx_row(label, q, ds, ref, key, repeats))
+    rows.append(
+        _onnx_row(
+            "onnxruntime quantize_static (defaults)",
+            _ort_static(proto, x_calib),
+            ds,
+            ref,
+            key,
+            repeats,
+        )
+    )
+    torch_row = _torch_fx(module, ds, x_calib, ref, key, repeats)
+    if torch_row is not None:
+        rows.append(torch_row)
+    return rows
+
+
+def markdown(rows: list[Row]) -> str:
+    head = (
+        "| data | model | method | accuracy | agree w/ float | artifact bytes "
+        "| p50 b1 (us) | b256 (ms) |"
+    )
+    lines = [head, "|" + "---|" * 8]
+    for r in rows:
+        lines.append(
+            f"| {r.data} | {r.model} | {r.method} | {r.accuracy:.4f} | {r.agreement:.4f} | "
+            f"{r.artifact_bytes} | {r.p50_b1_s * 1e6:.1f} | {r.time_b256_s * 1e3:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer timed repeats")
+    parser.add_argument("--out", type=Path, default=None, help="markdown file to write")
+    args = parser.parse_args(argv)
+    repeats = 30 if args.quick else 200
+    rows = [r for d, cfg, train in MODELS for r in bench_model(d, cfg, train, repeats)]
+    text = markdown(rows)
+    print(text)
+    if args.out is not None:
+        args.out.write_text(text + "\n", encoding="utf-8")
+        args.out.with_suffix(".json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""``edgeslim export`` and ``edgeslim deploy measure``: C99 for microcontrollers, measured.
+
+``export MODEL.onnx --target cortex-m4 -o out/`` writes model.h, model.c, Makefile, README.md.
+``measure MODEL.onnx --target cortex-m4 --data test.npz`` (or ``--dataset digits``) exports to a
+work folder, runs the test inputs on the target (host: ASan/UBSan build; MCU: QEMU), checks the
+outputs against the numpy reference and stores the metrics as a run. User errors are
+:class:`EdgeslimError` subclasses (one line, exit 2 from the main CLI).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from edgeslim._core.errors import DataError, EdgeslimError
+
+app = typer.Typer(
+    help="Generated C for microcontrollers: export and measure.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Fmt(enum.StrEnum):
+    table = "table"
+    json = "json"
+
+
+class PlanOpt(enum.StrEnum):
+    auto = "auto"
+    greedy = "greedy"
+    exact = "exact"
+
+
+ModelArg = Annotated[Path, typer.Argument(help="ONNX model (float32 graph).")]
+TargetOpt = Annotated[
+    str, typer.Option("--target", help="host, cortex-m0plus, cortex-m4, cortex-m7")
+]
+PlanArg = Annotated[PlanOpt, typer.Option("--plan", help="Arena planner: auto, greedy, exact")]
+FmtArg = Annotated[Fmt, typer.Option("--format", help="table or json")]
+
+
+def _print(data: dict[str, Any], fmt: Fmt, rows: list[tuple[str, str]]) -> None:
+    if fmt is Fmt.json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    width = max((len(k) for k, _ in rows), default=0)
+    for k, v in rows:
+        typer.echo(f"{k.ljust(width)}  {v}")
+
+
+@app.command("export")
+def export(
+    model: ModelArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    target: TargetOpt = "cortex-m4",
+    prefix: Annotated[str, typer.Option("--prefix", help="C API prefix")] = "model",
+    plan: PlanArg = PlanOpt.auto,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    fmt: FmtArg = Fmt.table,
+) -> None:
+    """Write a self-contained C99 library (caller-owned arena, no malloc)."""
+    from edgeslim.api import deploy
+
+    art = deploy.export_c(deploy.load_model(model), out, target, prefix, plan.value, force)
+    data = {
+        "files": [str(p) for p in art.files],
+        "arena_bytes": art.program.arena_bytes,
+        "plan": art.program.plan.method,
+        "macs": art.program.macs,
+        "steps": len(art.program.steps),
+    }
+    rows = [
+        ("files", ", ".join(p.name for p in art.files)),
+        ("arena", f"{art.program.arena_bytes} B ({art.program.plan.method} plan)"),
+        ("MACs", str(art.program.macs)),
+        ("folder", str(out)),
+    ]
+    _print(data, fmt, rows)
+
+
+def _inputs(data: Path | None, dataset: str | None, samples: int, seed: int) -> np.ndarray:
+    if data is not None:
+        if not data.is_file():
+            raise DataError(f"data file {data} does not exist")
+        with np.load(data) as z:
+            key = "x_test" if "x_test" in z else "x" if "x" in z else None
+            if key is None:
+                raise DataError(f"{data}: needs an array named x_test or x")
+            x = np.asarray(z[key], dtype=np.float32)
+    elif dataset is not None:
+        from edgeslim import data as data_mod
+
+        x = data_mod.load_dataset(dataset, seed=seed).x_test.astype(np.float32)
+    else:
+        raise DataError("measure needs test inputs: pass --data FILE.npz or --dataset NAME")
+    return x[:samples]
+
+
+def _store(store: str, model: Path, report: Any) -> int:
+    from edgeslim.store import open_store
+
+    db = open_store(store or os.environ.get("EDGESLIM_STORE", "") or "edgeslim.db")
+    try:
+        run = db.create_run(
+            f"deploy-{model.stem}-{report.target}",
+            model={"path": str(model), "target": report.target},
+        )
+        step = db.add_step(run.id, "measure", f"c-{report.target}", report.to_dict())
+        db.add_metrics(run.id, report.metrics, step)
+        db.finish_run(run.id)
+        return int(run.id)
+    finally:
+        db.close()
+
+
+@app.command("measure")
+def measure(
+    model: ModelArg,
+    target: TargetOpt = "cortex-m4",
+    data: Annotated[Path | None, typer.Option("--data", help="Test inputs (.npz, x_test)")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Registered dataset")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Test samples to run")] = 20,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    plan: PlanArg = PlanOpt.auto,
+    store: Annotated[str, typer.Option("--store", help="Store URL or SQLite path")] = "",
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the run")] = False,
+    fmt: FmtArg = Fmt.table,
+) -> None:
+    """Flash, RAM, arena, stack, instructions (total, per layer), energy; outputs checked."""
+    from edgeslim.api import deploy
+
+    graph = deploy.load_model(model)
+    x = _inputs(data, dataset, samples, seed)
+    with tempfile.TemporaryDirectory(prefix="edgeslim-deploy-") as tmp:
+        report = deploy.measure_deploy(graph, x, target, tmp, plan=plan.value)
+    if not report.exact:
+        raise EdgeslimError(
+            f"generated C differs from the reference on {target}: error {report.max_error:.3g}"
+        )
+    out = report.to_dict()
+    if not no_store:
+        out["run_id"] = _store(store, model, report)
+    rows = [(m.key, f"{m.value:.6g} {m.unit} ({m.provenance.value})") for m in report.metrics]
+    rows.append(("outputs", f"match reference (error {report.max_error:.2e})"))
+    _print(out, fmt, rows)

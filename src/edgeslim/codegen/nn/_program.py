@@ -1,0 +1,88 @@
+"""The lowered program: static-shape tensors and kernel steps that the C renderer walks.
+
+A :class:`Program` is what remains of an :class:`~edgeslim.ir.Graph` at batch 1 after shape
+arithmetic is folded to constants and views (Reshape, Flatten, ...) become aliases: a list of
+:class:`Step` (one C kernel call each) over :class:`Value` tensors, and the arena plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from edgeslim.codegen.planner import Plan
+
+CTYPES = {
+    "float32": "float",
+    "int8": "int8_t",
+    "int32": "int32_t",
+    "uint8": "uint8_t",
+    "int16": "int16_t",
+    "int64": "int64_t",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A tensor of the program. ``buffer`` is the arena buffer it lives in (views share one)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    buffer: str
+    offset: int = 0  # elements into ``buffer`` (views of a slice start later)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def ctype(self) -> str:
+        return CTYPES[self.dtype]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One kernel call: ``kernel`` names a template macro; ``params`` are its scalar arguments.
+
+    ``inputs``/``outputs`` are value names; a constant input is a ``static const`` array.
+    ``inplace`` means output 0 may share the buffer of input 0 (elementwise).
+    """
+
+    node: str
+    op: str
+    kernel: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    inplace: bool = False
+    macs: int = 0
+
+
+@dataclass(frozen=True)
+class Program:
+    """Steps in execution order, values, constants, graph inputs/outputs and the arena plan."""
+
+    name: str
+    steps: tuple[Step, ...]
+    values: Mapping[str, Value]
+    constants: Mapping[str, np.ndarray]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    plan: Plan
+    buffer_bytes: Mapping[str, int]
+
+    @property
+    def arena_bytes(self) -> int:
+        return self.plan.arena_bytes
+
+    @property
+    def macs(self) -> int:
+        return sum(s.macs for s in self.steps)
+
+    def value(self, name: str) -> Value:
+        return self.values[name]

@@ -1,0 +1,256 @@
+"""Program -> C sources: builds the typed template context and renders ``templates/nn/``.
+
+Pointers into the arena are ``(T *)(es_a + byte offset)`` from the plan; constants are
+``static const`` arrays named after their ONNX tensor (sanitized, unique).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgeslim.codegen._c import CWriter, RenderedFile, c_float, c_literal, sanitize_identifier
+from edgeslim.codegen.nn._program import CTYPES, Program, Step
+
+ROW = 8
+_BINOPS = {"add": 0, "sub": 1, "mul": 2, "div": 3}
+ARENA_ALIGN = 4  # the arena base needs element alignment; offsets are multiples of 16
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    """Name prefix of the C API (``<prefix>_run``) and the target named in the banner."""
+
+    prefix: str = "model"
+    target: str = "host"
+
+
+class _Names:
+    def __init__(self) -> None:
+        self._used: set[str] = set()
+
+    def make(self, raw: str, prefix: str) -> str:
+        base = sanitize_identifier(f"{prefix}_{raw}")[:48]
+        name, i = base, 1
+        while name in self._used:
+            i += 1
+            name = f"{base}_{i}"
+        self._used.add(name)
+        return name
+
+
+def _rows(values: np.ndarray, ctype: str) -> list[list[str]]:
+    flat = values.reshape(-1)
+    lits = [c_literal(float(v) if ctype == "float" else int(v), ctype) for v in flat]
+    return [lits[i : i + ROW] for i in range(0, len(lits), ROW)]
+
+
+def _arr(vals: Any, n: int = 0) -> str:
+    items = [str(int(v)) for v in vals] + ["0"] * max(0, n - len(vals))
+    return "{" + ", ".join(items) + "}"
+
+
+class _Builder:
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.names = _Names()
+        self.records: list[dict[str, str]] = []
+        self.cnames = {c: self.names.make(c, "w") for c in program.constants}
+
+    def ptr(self, name: str) -> str:
+        if not name:
+            return "NULL"
+        if name in self.cnames:
+            return self.cnames[name]
+        v = self.program.value(name)
+        off = self.program.plan.offsets[v.buffer] + v.offset * np.dtype(v.dtype).itemsize
+        return f"(({v.ctype} *)(void *)(es_a + {off}))"
+
+    def record(self, ctype: str, step: Step, fields: list[str], tag: str = "") -> str:
+        cname = self.names.make(f"{step.node}{tag}", "p")
+        self.records.append(
+            {"ctype": ctype, "cname": cname, "init": "{" + ", ".join(fields) + "}"}
+        )
+        return cname
+
+    def step(self, i: int, step: Step) -> dict[str, Any]:
+        p = dict(step.params)
+        s: dict[str, Any] = {
+            "index": i,
+            "op": step.op,
+            "kernel": step.kernel,
+            "p": p,
+            "node": step.node.replace("*/", "* /"),
+        }
+        ins = [self.ptr(t) for t in step.inputs]
+        s["y"] = self.ptr(step.outputs[0])
+        s["x"] = ins[0]
+        getattr(self, f"_{step.kernel}", self._plain)(s, step, ins)
+        return s
+
+    def _plain(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        pass
+
+    def _conv2d(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        p = step.params
+        s["w"], s["b"] = ins[1], ins[2] if p["has_bias"] else "NULL"
+        keys = (
+            "cin",
+            "h",
+            "w",
+            "cout",
+            "kh",
+            "kw",
+            "sh",
+            "sw",
+            "dh",
+            "dw",
+            "pt",
+            "pl",
+            "oh",
+            "ow",
+            "groups",
+        )
+        fields = [str(p[k]) for k in keys] + [c_float(p["lo"]), c_float(p["hi"])]
+        s["pname"] = self.record("es_conv_t", step, fields)
+
+    def _dense(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        s["w"], s["b"] = ins[1], ins[2] if step.params["has_bias"] else "NULL"
+
+    def _binary(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        p = step.params
+        s["a"], s["b"] = ins[0], ins[1]
+        fields = [
+            str(_BINOPS[p["op"]]),
+            _arr(p["shape"]),
+            _arr(p["sa"]),
+            _arr(p["sb"]),
+            c_float(p["lo"]),
+            c_float(p["hi"]),
+        ]
+        s["pname"] = self.record("es_bcast_t", step, fields)
+
+    def _pool2d(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        p = step.params
+        keys = ("c", "h", "w", "kh", "kw", "sh", "sw", "pt", "pl", "oh", "ow")
+        fields = [str(p[k]) for k in keys] + [str(int(p["is_max"])), str(int(p["include_pad"]))]
+        s["pname"] = self.record("es_pool_t", step, fields)
+
+    def _copy(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        s["srcs"] = ins
+        s["outs"] = [self.ptr(o) for o in step.outputs]
+        segs = []
+        for k, (src, out, soff, doff, shape, ss, ds) in enumerate(step.params["segments"]):
+            fields = [
+                str(len(shape)),
+                str(soff),
+                str(doff),
+                _arr(shape, 6),
+                _arr(ss, 6),
+                _arr(ds, 6),
+            ]
+            segs.append(
+                {"src": src, "out": out, "pname": self.record("es_copy_t", step, fields, f"_s{k}")}
+            )
+        s["segs"] = segs
+
+    def _gru(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        self._rnn(s, step, ins)
+
+    def _lstm(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        self._rnn(s, step, ins)
+
+    def _rnn(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        p = step.params
+        gates = 3 if step.kernel == "gru" else 4
+        hid, isz, nd = p["hid"], p["isz"], p["nd"]
+        s["w"], s["r"], s["b"] = ins[1], ins[2], ins[3]
+        rest = ins[4:]
+        h0 = rest.pop(0) if p["has_h0"] else "NULL"
+        c0 = rest.pop(0) if p["has_c0"] else "NULL"
+        s["scratch"] = self.ptr(step.outputs[-1])
+        ys = {k: self.ptr(p[k]) for k in ("y", "yh", "yc")}
+        s["dirs"] = [
+            {
+                "woff": d * gates * hid * isz,
+                "roff": d * gates * hid * hid,
+                "boff": d * 2 * gates * hid,
+                "reverse": p["reverse"][d],
+                "h0": h0 if h0 == "NULL" else f"{h0} + {d * hid}",
+                "c0": c0 if c0 == "NULL" else f"{c0} + {d * hid}",
+                "y": ys["y"] if ys["y"] == "NULL" else f"{ys['y']} + {d * hid}",
+                "ystride": nd * hid,
+                "yh": ys["yh"] if ys["yh"] == "NULL" else f"{ys['yh']} + {d * hid}",
+                "yc": ys["yc"] if ys["yc"] == "NULL" else f"{ys['yc']} + {d * hid}",
+            }
+            for d in range(nd)
+        ]
+        s["pname"] = self.record(
+            "es_rnn_t", step, [str(p["seq"]), str(isz), str(hid), str(int(p["lbr"]))]
+        )
+
+
+def _used(program: Program) -> set[str]:
+    used = {s.kernel for s in program.steps}
+    if any(s.kernel == "copy" and s.params["fill"] is not None for s in program.steps):
+        used.add("fill")
+    return used
+
+
+def context(program: Program, options: RenderOptions) -> dict[str, Any]:
+    """The template context of ``model.c`` / ``model.h`` (plain data, tested on its own)."""
+    b = _Builder(program)
+    steps = [b.step(i, s) for i, s in enumerate(program.steps)]
+    prefix = sanitize_identifier(options.prefix.lower())
+    xin, xout = program.value(program.inputs[0]), program.value(program.outputs[0])
+    constants = [
+        {
+            "cname": b.cnames[c],
+            "ctype": CTYPES[a.dtype.name],
+            "size": max(a.size, 1),
+            "rows": _rows(a if a.size else np.zeros(1, a.dtype), CTYPES[a.dtype.name]),
+        }
+        for c, a in program.constants.items()
+    ]
+    return {
+        "p": prefix,
+        "P": prefix.upper(),
+        "model_name": program.name.replace("*/", "* /"),
+        "target": options.target,
+        "header": f"{prefix}.h",
+        "steps": steps,
+        "records": b.records,
+        "constants": constants,
+        "used": _used(program),
+        "arena_bytes": max(program.arena_bytes, ARENA_ALIGN),
+        "arena_align": ARENA_ALIGN,
+        "plan_method": program.plan.method,
+        "macs": program.macs,
+        "n_steps": len(steps),
+        "input_size": xin.size,
+        "output_size": xout.size,
+        "input_ctype": xin.ctype,
+        "output_ctype": xout.ctype,
+        "input_ptr": b.ptr(xin.name),
+        "output_ptr": b.ptr(xout.name),
+    }
+
+
+def render(
+    program: Program, options: RenderOptions | None = None, extra: Mapping[str, Any] | None = None
+) -> list[RenderedFile]:
+    """``<prefix>.h``, ``<prefix>.c``, ``Makefile`` and ``README.md`` of ``program``."""
+    options = options or RenderOptions()
+    ctx = context(program, options)
+    ctx.update(extra or {})
+    w = CWriter()
+    p = ctx["p"]
+    return [
+        RenderedFile(f"{p}.h", w.render("nn/model.h.j2", ctx)),
+        RenderedFile(f"{p}.c", w.render("nn/model.c.j2", ctx)),
+        RenderedFile("Makefile", w.render("nn/Makefile.j2", ctx)),
+        RenderedFile("README.md", w.render("nn/README.md.j2", ctx)),
+    ]

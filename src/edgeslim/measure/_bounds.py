@@ -1,0 +1,287 @@
+"""A certified bound on how far a quantized model's output can be from its float model's.
+
+:func:`quantization_error_bound` propagates, through the quantized graph, an interval
+``[lo, hi]`` that holds the *float* model's value of every tensor for all inputs in a box, and
+an elementwise error ``err`` that bounds ``|quantized - float|`` (interval arithmetic):
+
+* linear ops (Conv, Gemm, MatMul) with quantized weights ``W'`` and float weights ``W``:
+  ``y' - y = W'(x' - x) + (W' - W) x + (b' - b)``, so
+  ``err_y = |W'| err_x + |W' - W| max(|lo|, |hi|) + |b' - b|``; the float interval uses
+  the positive and negative parts of ``W``;
+* ``QuantizeLinear -> DequantizeLinear`` of an activation adds the rounding error ``s/2`` or,
+  where the quantized value can leave the representable range, the clipping distance;
+* Relu, MaxPool, Flatten, Reshape, ... are 1-Lipschitz and monotone (applied to lo, hi, err);
+  averaging pools are linear with positive weights; Sigmoid and Tanh are monotone with
+  Lipschitz constants 1/4 and 1; Add/Sub add errors; Mul/Div by constants scale them.
+
+Constants (initializers, and nodes whose inputs are all constants, such as a weight's
+DequantizeLinear or Cast) carry both values: the quantized path's value is computed, and the
+float value is the reference's tensor of the same name (edgeslim's rewrites keep the float
+weight's name on the dequantized weight) or, without one, the same computation. The result is
+exact-arithmetic sound; ``slack`` (relative, default 1e-4, plus 1e-5 absolute) covers float32
+rounding of the two executions. Unsupported ops (recurrent cells, for instance) raise
+:class:`UnsupportedOpError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgeslim._core.errors import DataError, UnsupportedOpError
+from edgeslim._core.records import Metric, Provenance
+from edgeslim.ir.graph import Graph, Node
+
+__all__ = ["DeviationBound", "quantization_error_bound"]
+
+_WHERE = "the quantization error bound"
+_MONOTONE: tuple[str, ...] = ("Relu", "MaxPool", "GlobalMaxPool", "Flatten", "Reshape")
+_MONOTONE += ("Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "AveragePool")
+_MONOTONE += ("GlobalAveragePool", "Slice", "Gather", "Pad")  # Pad: zero constant only
+_LIPSCHITZ = {"Sigmoid": 0.25, "Tanh": 1.0, "Relu": 1.0}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviationBound:
+    """Per output element: the worst-case ``|quantized - float|`` over the input box."""
+
+    per_output: tuple[float, ...]
+    output_lo: tuple[float, ...]  # the float model's output interval (for context)
+    output_hi: tuple[float, ...]
+
+    @property
+    def max(self) -> float:
+        return max(self.per_output)
+
+    def metrics(self, context: str = "") -> tuple[Metric, ...]:
+        return (Metric("output_deviation_bound", self.max, "1", Provenance.BOUND, context),)
+
+
+@dataclass(frozen=True, slots=True)
+class _S:
+    lo: np.ndarray  # float model's value lies in [lo, hi]
+    hi: np.ndarray
+    err: np.ndarray  # |quantized path - float path| <= err
+    q: np.ndarray | None = None  # exact value on the quantized path for constants
+
+    @property
+    def const(self) -> bool:
+        return self.q is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Codes:  # output of a QuantizeLinear: remembers its input and qparams
+    src: _S
+    scale: np.ndarray
+    zero_point: np.ndarray
+
+
+def _op(node: Node, inputs: list[np.ndarray | None], opset: int) -> tuple[np.ndarray, ...]:
+    from edgeslim.ir.interp import OPS
+
+    if node.op not in OPS:
+        raise UnsupportedOpError(node.op, node.name, _WHERE)
+    args = list(inputs)
+    while args and args[-1] is None:
+        args.pop()
+    return tuple(np.asarray(r) for r in OPS.get(node.op)(node, args, opset))
+
+
+def _const(q: np.ndarray, f: np.ndarray | None = None) -> _S:
+    f = q if f is None else f
+    ff = np.asarray(f, np.float64) if np.asarray(f).dtype.kind == "f" else np.asarray(f)
+    diff = (
+        np.abs(np.asarray(q, np.float64) - np.asarray(f, np.float64))
+        if q.dtype.kind in "fiu"
+        else 0
+    )
+    return _S(ff, ff, np.asarray(diff, np.float64), q)
+
+
+def _constant_node(
+    node: Node, env: dict[str, Any], ref: Mapping[str, np.ndarray], opset: int
+) -> None:
+    if node.op == "DequantizeLinear" and env[node.inputs[0]].q.dtype.name in _SUB_BYTE:
+        qs: tuple[Any, ...] = (_dequantize_constant(node, [env[t].q for t in node.inputs if t]),)
+    else:
+        qs = _op(node, [env[t].q if t else None for t in node.inputs], opset)
+    if all(not name or name in ref for name in node.outputs):
+        fs: tuple[Any, ...] = tuple(ref.get(name) for name in node.outputs)
+    else:
+        fs = _op(node, [env[t].lo if t else None for t in node.inputs], opset)
+    for name, qv, fv in zip(node.outputs, qs, fs, strict=False):
+        if name:
+            env[name] = _const(qv, ref.get(name, fv))
+
+
+_SUB_BYTE = ("int4", "uint4", "int2", "uint2")
+
+
+def _dequantize_constant(node: Node, xs: list[np.ndarray]) -> np.ndarray:
+    """DequantizeLinear of packed sub-byte constants (which the interpreter does not take):
+    ``(q - z) * s`` per tensor, per axis or per block, in float32 like onnxruntime."""
+    q = xs[0].astype(np.float64)
+    z = xs[2].astype(np.float64) if len(xs) > 2 else np.zeros(())
+    s = xs[1].astype(np.float32)
+    if s.size > 1:
+        axis = int(node.attrs.get("axis", 1)) % q.ndim
+        block = int(node.attrs.get("block_size", 0))
+        if block:
+            s = np.repeat(s, block, axis=axis)[tuple(slice(0, n) for n in q.shape)]
+            z = (
+                np.repeat(z, block, axis=axis)[tuple(slice(0, n) for n in q.shape)]
+                if z.ndim
+                else z
+            )
+        else:
+            shape = [1] * q.ndim
+            shape[axis] = -1
+            s, z = s.reshape(shape), (z.reshape(shape) if z.size > 1 else z.reshape(()))
+    return ((q - z).astype(np.float32) * s).astype(np.float32)
+
+
+def _split(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.maximum(w, 0.0), np.minimum(w, 0.0)
+
+
+def _linear(node: Node, x: _S, w: _S, b: _S | None, opset: int) -> _S:
+    attrs = node.attrs
+    if node.op == "Gemm" and (
+        attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0 or attrs.get("transA", 0)
+    ):
+        raise UnsupportedOpError(node.op, node.name, f"{_WHERE} (alpha, beta or transA)")
+    assert w.q is not None
+    wf = w.lo
+    wp, wn = _split(wf)
+    zero_b = None
+    lo = _op(node, [x.lo, wp, zero_b], opset)[0] + _op(node, [x.hi, wn, zero_b], opset)[0]
+    hi = _op(node, [x.hi, wp, zero_b], opset)[0] + _op(node, [x.lo, wn, zero_b], opset)[0]
+    amax = np.maximum(np.abs(x.lo), np.abs(x.hi))
+    err = _op(node, [x.err, np.abs(w.q.astype(np.float64)), None], opset)[0]
+    err = err + _op(node, [amax, np.abs(w.q - wf), None], opset)[0]
+    if b is not None:
+        shape = (1, -1) + (1,) * (lo.ndim - 2) if node.op == "Conv" else (1, -1)
+        if node.op == "MatMul":
+            raise UnsupportedOpError(node.op, node.name, f"{_WHERE} (MatMul with 3 inputs)")
+        lo, hi = lo + b.lo.reshape(shape), hi + b.lo.reshape(shape)
+        err = err + b.err.reshape(shape)
+    return _S(lo, hi, err)
+
+
+def _dequantize(node: Node, codes: _Codes, opset: int) -> _S:
+    """Rounding and clipping error of DQ(Q(v)) for v in [lo - err, hi + err]."""
+    from edgeslim.ir.interp._quant import _broadcast, _out_dtype
+
+    src = codes.src
+    info = np.iinfo(_out_dtype(node, codes.zero_point))
+    s = _broadcast(node, codes.scale.astype(np.float64), src.lo)
+    z = _broadcast(node, codes.zero_point.astype(np.float64), src.lo)
+    top, bottom = s * (info.max - z), s * (info.min - z)
+    e_q = np.maximum(s / 2.0, np.maximum(src.hi + src.err - top, bottom - (src.lo - src.err)))
+    return _S(src.lo, src.hi, src.err + e_q)
+
+
+def _elementwise(node: Node, xs: list[_S], opset: int) -> _S:
+    op = node.op
+    if op in ("Add", "Sub"):
+        a, b = xs
+        if op == "Add":
+            return _S(a.lo + b.lo, a.hi + b.hi, a.err + b.err)
+        return _S(a.lo - b.hi, a.hi - b.lo, a.err + b.err)
+    if op in ("Mul", "Div") and sum(x.const for x in xs) == 1:
+        x, c = (xs[0], xs[1]) if xs[1].const else (xs[1], xs[0])
+        if c.err.any():
+            raise UnsupportedOpError(op, node.name, f"{_WHERE} (quantized scalar factor)")
+        k = c.lo if op == "Mul" else 1.0 / c.lo
+        a, b = x.lo * k, x.hi * k
+        return _S(np.minimum(a, b), np.maximum(a, b), x.err * np.abs(k))
+    if op == "Concat":
+        return _S(*(_op(node, [getattr(x, k) for x in xs], opset)[0] for k in ("lo", "hi", "err")))
+    if op == "Pad" and (
+        node.attrs.get("mode", "constant") in ("constant", b"constant")
+        and len(xs) > 2
+        and np.any(xs[2].lo != 0)
+    ):
+        raise UnsupportedOpError(op, node.name, f"{_WHERE} (padding with a nonzero value)")
+    if op in _MONOTONE or op in _LIPSCHITZ:
+        rest = [x.lo if x.const else None for x in xs[1:]]
+        lo = _op(node, [xs[0].lo, *rest], opset)[0]
+        hi = _op(node, [xs[0].hi, *rest], opset)[0]
+        if op in _LIPSCHITZ and op != "Relu":
+            err = xs[0].err * _LIPSCHITZ[op]
+        else:
+            err = _op(node, [xs[0].err, *rest], opset)[0]
+        return _S(np.asarray(lo, np.float64), np.asarray(hi, np.float64), np.asarray(err))
+    raise UnsupportedOpError(op, node.name, _WHERE)
+
+
+def _step(node: Node, env: dict[str, Any], opset: int) -> None:
+    xs: list[Any] = [env[t] if t else None for t in node.inputs]
+    if node.op == "QuantizeLinear":
+        zp = xs[2].q if len(xs) > 2 and xs[2] is not None else np.zeros((), np.uint8)
+        env[node.outputs[0]] = _Codes(xs[0], xs[1].q, zp)
+        return
+    if node.op == "DequantizeLinear":
+        if not isinstance(xs[0], _Codes):
+            raise UnsupportedOpError(node.op, node.name, f"{_WHERE} (DQ of a non-constant)")
+        env[node.outputs[0]] = _dequantize(node, xs[0], opset)
+        return
+    if node.op == "Shape":  # shapes are known: one sample of the box
+        dims = np.asarray(xs[0].lo.shape, np.int64)
+        start, end = int(node.attrs.get("start", 0)), node.attrs.get("end")
+        env[node.outputs[0]] = _const(dims[start : None if end is None else int(end)])
+        return
+    if any(isinstance(x, _Codes) for x in xs):
+        raise UnsupportedOpError(node.op, node.name, f"{_WHERE} (integer codes as input)")
+    if node.op in ("Conv", "Gemm", "MatMul"):
+        if not xs[1].const:
+            raise UnsupportedOpError(node.op, node.name, f"{_WHERE} (non-constant weight)")
+        b = xs[2] if len(xs) > 2 else None
+        env[node.outputs[0]] = _linear(node, xs[0], xs[1], b, opset)
+        return
+    env[node.outputs[0]] = _elementwise(node, [x for x in xs if x is not None], opset)
+
+
+def quantization_error_bound(
+    quantized: Graph,
+    reference: Graph | Mapping[str, np.ndarray],
+    input_lo: np.ndarray,
+    input_hi: np.ndarray,
+    *,
+    slack: float = 1e-4,
+) -> DeviationBound:
+    """Bound ``|quantized(x) - reference(x)|`` per output element for all ``x`` in the box.
+
+    ``reference`` is the float graph (or its initializers by name); ``input_lo``/``input_hi``
+    are one sample's bounds (shape of one sample, or broadcastable to it), raw inputs as the
+    artifact takes them. See the module docstring for the rules.
+    """
+    ref = reference.initializers if isinstance(reference, Graph) else reference
+    info = quantized.inputs[0]
+    shape = tuple(1 if d is None else d for d in info.shape)
+    lo = np.broadcast_to(np.asarray(input_lo, np.float64), shape[1:])[None].astype(np.float32)
+    hi = np.broadcast_to(np.asarray(input_hi, np.float64), shape[1:])[None].astype(np.float32)
+    if np.any(lo > hi):
+        raise DataError("input_lo must be <= input_hi everywhere")
+    env: dict[str, Any] = {info.name: _S(lo, hi, np.zeros(lo.shape))}
+    for name, value in quantized.initializers.items():
+        env[name] = _const(value, ref.get(name))
+    for node in quantized.nodes:
+        inputs = [env[t] for t in node.inputs if t]
+        if inputs and all(isinstance(x, _S) and x.const for x in inputs):
+            _constant_node(node, env, ref, quantized.opset)
+        else:
+            _step(node, env, quantized.opset)
+    out = env[quantized.outputs[0].name]
+    if not isinstance(out, _S):
+        raise UnsupportedOpError("QuantizeLinear", quantized.outputs[0].name, f"{_WHERE} (output)")
+    mag = np.maximum(np.abs(out.lo), np.abs(out.hi))
+    bound = out.err * (1.0 + slack) + 1e-5 * (1.0 + mag)
+    return DeviationBound(
+        tuple(float(v) for v in bound.ravel()),
+        tuple(float(v) for v in out.lo.ravel()),
+        tuple(float(v) for v in out.hi.ravel()),
+    )

@@ -1,0 +1,276 @@
+"""Binarized and ternary MLPs (``quantize.binarize``): ±1 (or -1/0/+1) weights with a
+per-neuron scale, ±1 activations, trained with straight-through estimators, stored bit-packed.
+
+Training (XNOR-Net style): every Linear uses ``alpha_c * sign(W_c)`` (ternary: TWN threshold
+``0.7 mean|W_c|``, ``alpha_c`` the mean of the kept magnitudes); hidden activations are
+``sign(x)`` with a hard-tanh straight-through gradient; the first layer reads the real
+(normalized) input. Export: the ±1 weights go into the ONNX graph as packed ``uint8`` bits (two
+bits per ternary weight) and an unpacking subgraph (``BitShift``, ``BitwiseAnd``, ``Cast``),
+standard ONNX that onnxruntime runs. :func:`xnor_forward` is the integer reference: hidden layers
+compute ``2 * popcount(XNOR(a, w) & mask) - popcount(mask)`` on packed bits.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from edgeslim._core.errors import RecipeError
+from edgeslim.passes._base import PassContext, PassResult
+from edgeslim.passes.quantize._common import QuantPass, int_in, one_of
+from edgeslim.passes.quantize._model import float_module, float_onnx, quantized_model
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def binary_weights(w: Any, ternary: bool) -> tuple[Any, Any]:
+    """(codes in {-1, 0, 1}, per-row scale alpha) of a weight matrix (torch, no grad)."""
+    torch = _torch()
+    if not ternary:
+        return torch.where(w >= 0, 1.0, -1.0), w.abs().mean(dim=1)
+    delta = 0.7 * w.abs().mean(dim=1, keepdim=True)
+    keep = (w.abs() > delta).float()
+    alpha = (w.abs() * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)
+    return torch.sign(w) * keep, alpha
+
+
+@functools.cache
+def _modules() -> tuple[type, type]:
+    torch = _torch()
+    nn = torch.nn
+
+    class BinaryLinear(nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self, layer: Any, ternary: bool) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(layer.weight.detach().clone())
+            self.bias = nn.Parameter(layer.bias.detach().clone())
+            self.ternary = ternary
+
+        def forward(self, x: Any) -> Any:
+            codes, alpha = binary_weights(self.weight.detach(), self.ternary)
+            w = self.weight.clamp(-1, 1)  # STE: gradient flows to the clipped latent weight
+            wq = (codes * alpha[:, None] - w).detach() + w
+            return nn.functional.linear(x, wq, self.bias)
+
+    class SignSTE(nn.Module):  # type: ignore[misc,name-defined]
+        def forward(self, x: Any) -> Any:
+            clipped = x.clamp(-1, 1)
+            return (torch.where(x >= 0, 1.0, -1.0) - clipped).detach() + clipped
+
+    return BinaryLinear, SignSTE
+
+
+def binarize_mlp(module: Any, ternary: bool) -> Any:
+    """A trainable binary copy of an MLP ``module`` (Flatten, Linear, ReLU, ..., Linear)."""
+    nn = _torch().nn
+    BinaryLinear, SignSTE = _modules()
+    seq = getattr(module, "net", None)
+    if not isinstance(seq, nn.Sequential) or not any(isinstance(m, nn.Linear) for m in seq):
+        raise RecipeError(
+            "pass 'quantize.binarize' supports MLPs (zoo kind 'mlp'); got another model"
+        )
+    layers: list[Any] = []
+    for m in seq:
+        if isinstance(m, nn.Linear):
+            layers.append(BinaryLinear(m, ternary))
+        elif isinstance(m, nn.ReLU | nn.Tanh | nn.Hardtanh):
+            layers.append(SignSTE())
+        elif isinstance(m, nn.Flatten | nn.Dropout):
+            layers.append(copy.deepcopy(m))
+        else:
+            raise RecipeError(
+                "pass 'quantize.binarize' supports MLPs (Flatten, Linear, ReLU); "
+                f"got a {type(m).__name__}"
+            )
+    return nn.Sequential(*layers)
+
+
+def deploy_module(trained: Any) -> Any:
+    """The inference form: ±1 weight matrices, per-row scale, sign activations (float ops)."""
+    torch = _torch()
+    nn = torch.nn
+    BinaryLinear, SignSTE = _modules()
+
+    class Deployed(nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self, codes: Any, alpha: Any, bias: Any) -> None:
+            super().__init__()
+            self.register_buffer("codes", codes)
+            self.register_buffer("alpha", alpha)
+            self.register_buffer("bias", bias)
+
+        def forward(self, x: Any) -> Any:
+            return nn.functional.linear(x, self.codes) * self.alpha + self.bias
+
+    class Sign(nn.Module):  # type: ignore[misc,name-defined]
+        def forward(self, x: Any) -> Any:
+            return torch.where(x >= 0, 1.0, -1.0)
+
+    out = []
+    for m in trained:
+        if isinstance(m, BinaryLinear):
+            layer: Any = m
+            codes, alpha = binary_weights(layer.weight.detach(), layer.ternary)
+            out.append(Deployed(codes, alpha, layer.bias.detach().clone()))
+        elif isinstance(m, SignSTE):
+            out.append(Sign())
+        else:
+            out.append(m)
+    return nn.Sequential(*out).eval()
+
+
+def pack_sign_initializers(proto: onnx.ModelProto, ternary: bool) -> tuple[onnx.ModelProto, int]:
+    """Replace ±1 (or -1/0/1) initializers by packed bits plus an unpacking subgraph whose
+    output keeps the initializer's name. Returns the model and the packed bytes."""
+    from edgeslim.passes.quantize._weights import _raise_opset
+
+    m = onnx.ModelProto()
+    m.CopyFrom(proto)
+    bits = 2 if ternary else 1
+    kept, nodes, packed_bytes = [], [], 0
+    for init in m.graph.initializer:
+        w = numpy_helper.to_array(init)
+        allowed = {-1.0, 0.0, 1.0} if ternary else {-1.0, 1.0}
+        if w.dtype != np.float32 or w.size < 8 or not set(np.unique(w)) <= allowed:
+            kept.append(init)
+            continue
+        codes = (w.astype(np.int64) & 3) if ternary else (w > 0).astype(np.int64)
+        packed = _pack_fields(codes.ravel(), bits)
+        packed_bytes += packed.size
+        ts, ns = _unpack_subgraph(init.name, packed, w.shape, bits)
+        kept += ts
+        nodes += ns
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(kept)
+    rest = list(m.graph.node)
+    del m.graph.node[:]
+    m.graph.node.extend(nodes + rest)
+    _raise_opset(m, 18, 8)  # BitwiseAnd
+    return m, packed_bytes
+
+
+def _pack_fields(codes: np.ndarray, bits: int) -> np.ndarray:
+    per = 8 // bits
+    pad = (-len(codes)) % per
+    c = np.concatenate([codes, np.zeros(pad, np.int64)]).reshape(-1, per)
+    return (c << (np.arange(per) * bits)).sum(axis=1).astype(np.uint8)
+
+
+def _unpack_subgraph(
+    name: str, packed: np.ndarray, shape: tuple[int, ...], bits: int
+) -> tuple[list[onnx.TensorProto], list[onnx.NodeProto]]:
+    per, n = 8 // bits, int(np.prod(shape))
+    c = lambda v, s: numpy_helper.from_array(np.asarray(v), f"{name}_{s}")  # noqa: E731
+    inits = [
+        c(packed.reshape(-1, 1), "bits"),
+        c((np.arange(per) * bits).astype(np.uint8).reshape(1, -1), "shift"),
+        c(np.array([2**bits - 1], np.uint8), "mask"),
+        c(np.array([0], np.int64), "start"),
+        c(np.array([n], np.int64), "end"),
+        c(np.array(shape, np.int64), "shape"),
+        c(np.array([-1], np.int64), "flat"),
+    ]
+    t = lambda s: f"{name}_{s}"  # noqa: E731
+    nodes = [
+        helper.make_node("BitShift", [t("bits"), t("shift")], [t("sh")], direction="RIGHT"),
+        helper.make_node("BitwiseAnd", [t("sh"), t("mask")], [t("and")]),
+        helper.make_node("Reshape", [t("and"), t("flat")], [t("fl")]),
+        helper.make_node("Slice", [t("fl"), t("start"), t("end")], [t("sl")]),
+        helper.make_node("Cast", [t("sl")], [t("f")], to=TensorProto.FLOAT),
+    ]
+    if bits == 1:  # code 1 -> +1, 0 -> -1
+        inits += [c(np.float32(2.0), "two"), c(np.float32(1.0), "one")]
+        nodes += [
+            helper.make_node("Mul", [t("f"), t("two")], [t("m")]),
+            helper.make_node("Sub", [t("m"), t("one")], [t("v")]),
+        ]
+    else:  # two's complement 2-bit: 0, 1, 3 -> 0, 1, -1
+        inits += [c(np.float32(2.0), "two"), c(np.float32(4.0), "four")]
+        nodes += [
+            helper.make_node("Div", [t("f"), t("two")], [t("d")]),
+            helper.make_node("Floor", [t("d")], [t("fd")]),
+            helper.make_node("Mul", [t("fd"), t("four")], [t("m")]),
+            helper.make_node("Sub", [t("f"), t("m")], [t("v")]),
+        ]
+    nodes.append(helper.make_node("Reshape", [t("v"), t("shape")], [name]))
+    return inits, nodes
+
+
+@dataclass(frozen=True, slots=True)
+class PackedLayer:
+    """One layer of the integer reference: packed codes (1 = +1), nonzero mask, scale, bias."""
+
+    signs: np.ndarray  # (out, ceil(in / 8)) uint8, bit set where the weight is +1
+    mask: np.ndarray  # (out, ceil(in / 8)) uint8, bit set where the weight is not 0
+    alpha: np.ndarray
+    bias: np.ndarray
+    inputs: int
+
+
+def packed_layers(deployed: Any) -> list[PackedLayer]:
+    out = []
+    for m in deployed:
+        if hasattr(m, "codes"):
+            w = m.codes.numpy()
+            out.append(
+                PackedLayer(
+                    np.packbits(w > 0, axis=1),
+                    np.packbits(w != 0, axis=1),
+                    m.alpha.numpy().astype(np.float64),
+                    m.bias.numpy().astype(np.float64),
+                    w.shape[1],
+                )
+            )
+    return out
+
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.int64)
+
+
+def xnor_forward(layers: list[PackedLayer], x: np.ndarray) -> np.ndarray:
+    """Reference inference: the first layer on real inputs, the others by XNOR and popcount on
+    packed ±1 activations (an activation bit is 1 for +1). ``x`` is normalized and flat."""
+    first, *rest = layers
+    w = np.unpackbits(first.signs, axis=1, count=first.inputs).astype(np.float64) * 2 - 1
+    w *= np.unpackbits(first.mask, axis=1, count=first.inputs)
+    y = (x.astype(np.float64) @ w.T) * first.alpha + first.bias
+    for layer in rest:
+        a = np.packbits(y >= 0, axis=1)  # (batch, bytes)
+        agree = ~(a[:, None, :] ^ layer.signs[None]) & layer.mask[None]
+        kept = _POPCOUNT[layer.mask].sum(axis=1)
+        dot = 2 * _POPCOUNT[agree].sum(axis=2) - kept[None]  # integers
+        y = dot * layer.alpha + layer.bias
+    return y
+
+
+class Binarize(QuantPass):
+    """Binary (or ternary) weights and binary activations for MLPs, trained for ``epochs``."""
+
+    name = "quantize.binarize"
+    PARAMS = MappingProxyType(
+        {"mode": one_of("binary", "ternary"), "epochs": int_in(20, 0, 10_000)}
+    )
+
+    def apply(self, model: Any, ctx: PassContext) -> PassResult:
+        if ctx.fine_tune is None:
+            raise RecipeError(
+                "pass 'quantize.binarize' needs a run with training settings (fine_tune)"
+            )
+        ternary = self.p("mode") == "ternary"
+        trained = ctx.fine_tune(binarize_mlp(float_module(model), ternary), self.p("epochs"))
+        deployed = deploy_module(trained.eval())
+        proto, packed = pack_sign_initializers(float_onnx(deployed, ctx.dataset), ternary)
+        onnx.checker.check_model(proto)
+        out = quantized_model(deployed, proto, self.p("mode"))
+        record = {"params": self.resolved(), "kind": out.kind, "packed_weight_bytes": packed}
+        return PassResult(out, record)
