@@ -120,7 +120,7 @@ def base_spec(
             "checkpoint (.pt, written by edgeslim train); pruning needs the torch model"
         )
     doc = {
-        "name": name or f"{Path(data).stem}-{Path(model).stem}",
+        "name": name or f"prune-{Path(data).stem}-{Path(model).stem}",
         "seed": seed,
         "data": {"name": data, "label": label},
         "model": section,
