@@ -228,3 +228,31 @@ def test_user_errors_are_one_line(argv: list[str], fragment: str, tmp_path: Path
     code, out = _cli(*argv, "--store", str(tmp_path / "s.db"), "--out", str(tmp_path))
     assert code == 2
     assert fragment in out
+
+
+_PRUNE_PROBE = """JSON.stringify({
+  plots: [...document.querySelectorAll('.plotly-graph-div')].map(
+      d => d.querySelectorAll('.main-svg').length),
+  sliders: document.querySelectorAll('.slider-container').length,
+  lines: document.querySelectorAll('.scatterlayer .trace').length,
+  rows: document.querySelectorAll('table tr').length,
+})"""
+
+
+@pytest.mark.browser
+def test_compare_report_renders_in_headless_chromium(compared: dict[str, Any]) -> None:
+    from browser_support import render_page
+
+    page = next(compared["root"].rglob("prune.html"))
+    seen, problems = render_page(
+        page,
+        _PRUNE_PROBE,
+        lambda s: s["plots"] and min(s["plots"]) > 0 and s["sliders"] > 0,
+        compared["root"] / "profile",
+    )
+    assert len(seen["plots"]) >= 6, seen  # curves, heatmap, channel maps, histograms, process
+    assert min(seen["plots"]) >= 1, seen  # every figure drew its SVG
+    assert seen["sliders"] >= 1, seen  # the pruning process is viewable step by step
+    assert seen["lines"] >= 3, seen  # one line per method plus the unpruned reference
+    assert seen["rows"] >= 1 + 5, seen  # header, the unpruned model and 4 pruned runs
+    assert problems == []
