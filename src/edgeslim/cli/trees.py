@@ -113,25 +113,12 @@ def import_(
 ) -> None:
     """Import a trained model (or train one from a recipe) into an edgeslim tree bundle."""
     from edgeslim._core.io import ensure_writable
-    from edgeslim.trees import predict_index
-    from edgeslim.trees._import import from_object, import_file
+    from edgeslim.trees._import import import_file
     from edgeslim.trees._io import save_bundle
-    from edgeslim.trees._train import train as train_model
 
-    arrays: dict[str, np.ndarray] = {}
     check: float | None = None
     if train is not None:
-        est, arrays = train_model(
-            train, dataset, seed, n_estimators=n_estimators, max_depth=max_depth
-        )
-        ens = from_object(est)
-        ref = est.predict(arrays["x_test"])
-        mine = (
-            np.asarray(ens.classes)[predict_index(ens, arrays["x_test"])]
-            if ens.classes
-            else predict_index(ens, arrays["x_test"])
-        )
-        check = float(np.mean(mine == ref)) if ens.classes else float(np.max(np.abs(mine - ref)))
+        ens, arrays, check = _train_bundle(train, dataset, seed, n_estimators, max_depth)
         default_out = Path(f"{train}-{dataset}.npz")
     elif model is not None:
         bundle = import_file(model, trust=trust)
@@ -157,10 +144,26 @@ def import_(
             ("bundle", str(target)),
             *[(k, str(v)) for k, v in ens.summary().items()],
             ("data", ", ".join(sorted(arrays)) or "-"),
-            ("agreement with source model", "-" if check is None else f"{check}"),
+            ("import check (agreement, or max abs error)", "-" if check is None else f"{check}"),
         ],
         "trees import",
     )
+
+
+def _train_bundle(
+    kind: str, dataset: str, seed: int, n_estimators: int | None, max_depth: int | None
+) -> tuple[Any, dict[str, np.ndarray], float]:
+    """Train from a recipe; return the IR, its data and how well the IR reproduces the model
+    on the test split (agreement for classifiers, max abs error for regressors)."""
+    from edgeslim.trees import predict
+    from edgeslim.trees._import import from_object
+    from edgeslim.trees._train import train as train_model
+
+    est, arrays = train_model(kind, dataset, seed, n_estimators=n_estimators, max_depth=max_depth)
+    ens = from_object(est)
+    ref, mine = est.predict(arrays["x_test"]), predict(ens, arrays["x_test"])
+    check = float(np.mean(mine == ref)) if ens.classes else float(np.max(np.abs(mine - ref)))
+    return ens, arrays, check
 
 
 def _read_data(path: Path) -> dict[str, np.ndarray]:
@@ -249,12 +252,14 @@ def export(
 
     tgt = load_target(target)
     b = _load(bundle)
-    if (out / f"{name}.c").exists() and not force:
-        raise ExportError(f"{out / (name + '.c')} already exists; pass --force to overwrite it")
+    opts = _options(name, layout, tgt, compare, accumulate, hot_first)
+    if (out / f"{opts.c_name}.c").exists() and not force:
+        raise ExportError(
+            f"{out / (opts.c_name + '.c')} already exists; pass --force to overwrite"
+        )
     prep = pipeline.prepare(
         b.ensemble, _config(quantize, leaf_bits, merge, batch), b.get("x_train")
     )
-    opts = _options(name, layout, tgt, compare, accumulate, hot_first)
     scores = None
     if layout is LayoutOpt.auto:
         choice, scores = pipeline.choose_layout(prep, opts, _test_reference(b, None), tgt)
@@ -264,26 +269,21 @@ def export(
     if scores is not None:
         report["auto_layout_scores"] = scores
         _write_json(report_path, report)
-    _emit(
-        report,
-        fmt,
-        [
-            ("files", ", ".join(str(out / f.name) for f in art.files)),
-            ("layout", opts.layout.value),
-            ("input type", art.input_ctype),
-            (
-                "feature codes",
-                json.dumps(report.get("feature_quantization", {}).get("splits", "float")),
-            ),
-            (
-                "leaf bound",
-                str(report.get("leaf_quantization", {}).get("proba_bound", "exact (float)")),
-            ),
-            ("codegen", f"{report['codegen_total_s']:.2f} s"),
-            ("report", str(report_path)),
-        ],
-        "trees export",
-    )
+    _emit(report, fmt, _export_rows(report, art, out, report_path), "trees export")
+
+
+def _export_rows(report: dict[str, Any], art: Any, out: Path, path: Path) -> list[tuple[str, str]]:
+    fq = report.get("feature_quantization", {}).get("splits", "float features")
+    bound = report.get("leaf_quantization", {}).get("proba_bound", "exact (float leaves)")
+    return [
+        ("files", ", ".join(str(out / f.name) for f in art.files)),
+        ("layout", str(report["layout"])),
+        ("input type", art.input_ctype),
+        ("split exactness", json.dumps(fq)),
+        ("leaf probability bound", str(bound)),
+        ("codegen", f"{report['codegen_total_s']:.2f} s"),
+        ("report", str(path)),
+    ]
 
 
 @app.command()

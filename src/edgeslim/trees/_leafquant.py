@@ -46,6 +46,22 @@ def _proba_bound(transform: Transform, raw_bound: float, max_raw: float) -> floa
     return math.exp(max_raw) * math.expm1(raw_bound)  # EXP link
 
 
+def _round_rows(v: np.ndarray) -> np.ndarray:
+    """Round each row to integers keeping its (rounded) sum: largest-remainder rounding.
+
+    Probability rows then sum to the same integer, so a code generator may store one lane
+    less and derive it; every element still moves by less than 1.
+    """
+    low = np.floor(v)
+    target = np.rint(v.sum(axis=1))
+    short = (target - low.sum(axis=1)).astype(np.int64)
+    order = np.argsort(-(v - low), axis=1, kind="stable")
+    q = low.copy()
+    for i in np.flatnonzero(short > 0):
+        q[i, order[i, : short[i]]] += 1.0
+    return q
+
+
 def quantize_leaves(ens: TreeEnsemble, bits: int = 16) -> tuple[TreeEnsemble, LeafQuantization]:
     """Integer leaves (stored as float64 integers in the returned IR) and their bound."""
     if bits not in (8, 16, 32):
@@ -67,9 +83,9 @@ def quantize_leaves(ens: TreeEnsemble, bits: int = 16) -> tuple[TreeEnsemble, Le
     trees = []
     err_sum = np.zeros(ens.n_outputs)
     for t in ens.trees:
-        q = np.rint(t.value * inv)
+        q = _round_rows(t.value * inv) if t.width > 1 else np.rint(t.value * inv)
         q[~t.is_leaf] = 0.0
-        err = float(np.abs(t.value[t.is_leaf] * inv - q[t.is_leaf]).max())  # <= 0.5
+        err = float(np.abs(t.value[t.is_leaf] * inv - q[t.is_leaf]).max())  # < 1
         err_sum[t.output : t.output + t.width] += err
         trees.append(t.with_arrays(value=q))
     raw_bound = float(err_sum.max()) / inv / (ens.n_trees if ens.average else 1)

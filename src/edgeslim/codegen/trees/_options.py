@@ -25,8 +25,7 @@ class CTreeOptions:
 
     ``name`` prefixes every exported symbol (sanitized); ``accumulate`` is the C type of the
     float sums (``float`` or ``double``; integer leaves always sum in ``int32_t``);
-    ``hot_first`` orders children by branch probability; ``early_exit`` lets the class
-    prediction of an averaging classifier stop once no remaining tree can change the winner.
+    ``hot_first`` orders children by branch probability (likely child first).
     """
 
     name: str = "model"
@@ -34,7 +33,6 @@ class CTreeOptions:
     accumulate: str = "float"
     compare: Compare = Compare.FLOAT
     hot_first: bool = True
-    early_exit: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layout", Layout(self.layout))

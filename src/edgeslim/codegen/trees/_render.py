@@ -93,6 +93,9 @@ def build_context(
     acc_ctype = "int32_t" if int_leaves else real
     input_ctype = f"int{features.bits}_t" if features is not None else "float"
     rows, maps = leaf_table(ens)
+    derived = _derived_last(ens, rows, int_leaves)
+    if derived is not None:
+        rows = rows[:, :-1]
     classifier = ens.objective is Objective.CLASSIFICATION
     same_base = len(set(ens.base_score)) == 1
     ctx: dict[str, object] = {
@@ -110,7 +113,10 @@ def build_context(
         "base_in_acc": not int_leaves and not ens.average,
         "int_leaves": int_leaves,
         "leaf_scale": leaves.scale if leaves is not None else 1.0,
-        "argmax_acc": int_leaves and same_base and ens.transform is not Transform.SIGMOID,
+        # argmax over the sums themselves: raw = common base + positive scale * sum, or the
+        # base is already in the sums; this skips the scaling in the class prediction
+        "argmax_acc": ens.transform is not Transform.SIGMOID
+        and (same_base or (not int_leaves and not ens.average)),
         "input_ctype": input_ctype,
         "real_ctype": real,
         "acc_ctype": acc_ctype,
@@ -122,12 +128,27 @@ def build_context(
         "batch": batch,
         "batch_block": BATCH_BLOCK,
         "has_nan": mode == "float" and any(bool(t.nan_left.any()) for t in ens.trees),
+        "derived_last": derived is not None,
+        "derived_total": derived or 0,
     }
     if options.layout is Layout.IFELSE:
         ctx.update(_ifelse_context(ens, options, mode, acc_ctype, maps, rows))
     else:
         ctx.update(_array_context(ens, options, mode, input_ctype, maps, rows))
     return ctx
+
+
+def _derived_last(ens: TreeEnsemble, rows: np.ndarray, int_leaves: bool) -> int | None:
+    """``n_trees * S`` if every tree adds a full integer row summing to ``S`` (then the last
+    lane need not be stored), else None."""
+    if not int_leaves or ens.n_outputs < 2 or len(rows) == 0:
+        return None
+    if any(t.output != 0 or t.width != ens.n_outputs for t in ens.trees):
+        return None
+    sums = rows.sum(axis=1)
+    if not np.all(sums == sums[0]) or sums[0] * ens.n_trees >= 2**31:
+        return None
+    return int(sums[0]) * ens.n_trees
 
 
 def _ifelse_context(
@@ -148,7 +169,7 @@ def _ifelse_context(
             {
                 "index": i,
                 "output": t.output,
-                "width": t.width,
+                "width": rows.shape[1] if vector else 1,
                 "n_leaves": t.n_leaves,
                 "vector": vector,
                 "ret_ctype": index_ctype if vector else acc_ctype,
