@@ -40,7 +40,7 @@ install_python() {
   [ -n "${TORCH_INDEX_URL:-}" ] && torch_src=(--index-url "$TORCH_INDEX_URL")
   "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" \
     2>/dev/null || "${pip[@]}" install "${torch_src[@]}" "torch==2.13.0"
-  "${pip[@]}" install -e ".[torch,data,report,postgres,dev]"
+  "${pip[@]}" install -e ".[torch,data,report,postgres,trees,dev]"
 }
 
 [ "${EDGESLIM_SKIP_APT:-0}" = "1" ] || install_debian

@@ -89,6 +89,8 @@ def test_measure_on_host_reports_full_agreement(bundle: Path, tmp_path: Path) ->
         "32",
         "--out",
         str(tmp_path / "m.json"),
+        "--store",
+        str(tmp_path / "es.db"),
         "--format",
         "json",
     )
@@ -96,6 +98,12 @@ def test_measure_on_host_reports_full_agreement(bundle: Path, tmp_path: Path) ->
     data = json.loads((tmp_path / "m.json").read_text())
     metrics = data["runs"]["ifelse/host"]["metrics"]
     assert metrics["agreement[host]"]["value"] == 1.0
+    from edgeslim.store import open_store
+
+    with open_store(tmp_path / "es.db") as store:
+        run = store.get_run("trees-rf")
+        stored = run.metric("agreement", "ifelse,host")
+        assert stored is not None and stored.value == 1.0
     assert metrics["max_proba_error[host]"]["value"] < 1e-6
     assert data["prepare"]["leaf_quantization"]["bits"] == 32
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeslim._core.errors import DataError, EdgeslimError, ExportError
+from edgeslim.cli._options import StoreOpt, _store_url
 
 app = typer.Typer(
     help="Tree ensembles: exact, fast, tiny C for random forests and boosting.",
@@ -299,9 +300,19 @@ def measure(
     data: Annotated[Path | None, typer.Option("--data", help="Test data .npz")] = None,
     mcu_samples: Annotated[int, typer.Option("--mcu-samples")] = 300,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Result JSON")] = None,
+    name: Annotated[
+        str, typer.Option("--name", help="Run name in the store (default: trees-<bundle>)")
+    ] = "",
+    store: StoreOpt = "",
     fmt: FormatArg = Fmt.table,
 ) -> None:
-    """Agreement, accuracy, host ns/sample, MCU instructions/sample, flash and RAM."""
+    """Agreement, accuracy, host ns/sample, MCU instructions/sample, flash and RAM.
+
+    Results go to the store (one run) and to a JSON file beside the bundle.
+
+    Example: edgeslim trees measure rf.npz --target host,cortex-m4 --quantize int16
+    """
+    from edgeslim.api.trees import store_tree_measurement
     from edgeslim.codegen.trees import pipeline
     from edgeslim.targets import load_target
 
@@ -314,15 +325,26 @@ def measure(
     layouts = ["ifelse", "array"] if layout is LayoutOpt.auto else [layout.value]
     results: dict[str, Any] = {"bundle": str(bundle), "prepare": prep.report, "runs": {}}
     rows: list[tuple[str, str]] = []
+    measured: dict[str, Any] = {}
     for lay in layouts:
         opts = _options("model", LayoutOpt(lay), targets[-1], compare, accumulate, hot_first)
         art = pipeline.render(prep, opts)
         for tname, m in pipeline.measure(art, ref, targets, mcu_samples).items():
+            measured[f"{lay}/{tname}"] = m
             results["runs"][f"{lay}/{tname}"] = m.to_dict()
             rows += [(f"{lay} {tname} {x.name}", _fmt_metric(x)) for x in m.metrics]
     path = out or bundle.with_suffix(".measure.json")
     _write_json(path, results)
-    rows.append(("results", str(path)))
+    run_name = store_tree_measurement(
+        _store_url(store),
+        name or f"trees-{bundle.stem}",
+        bundle,
+        b.ensemble.summary(),
+        measured,
+        {k: v for k, v in results.items() if k != "runs"},
+    )
+    results["run"] = run_name
+    rows += [("results", str(path)), ("stored run", run_name)]
     _emit(results, fmt, rows, "trees measure")
 
 
