@@ -1,8 +1,17 @@
 """Generated C vs anchors: Cortex-M4 instructions, flash, arena vs TFLM's planner, host latency.
 
-Run: ``python bench/mcu_vs_anchors.py [--out table.md]``. Float32 models of the zoo on the
-digits shape (CNN, DS-CNN) and a series shape (GRU, TCN). Goals (issue): arena <= TFLM's;
-host batch-1 latency of the generated C <= onnxruntime under 1M MACs; GRU/TCN run on M4.
+Run: ``python bench/mcu_vs_anchors.py [--out table.md] [--cmsis-nn GITDIR]``.
+
+int8 section: QDQ models (static per-channel int8 quantization) compiled with edgeslim's int8
+kernels, plain and SIMD (SXTB16/SMLAD), on the emulated Cortex-M4, beside the CMSIS-NN anchor
+of ``../shared/anchors/cmsisnn_anchor`` (the same digits CNN, 460,416 MACs, and the depthwise-
+separable block 16x16x32 -> dw 3x3 -> pw 64). With ``--cmsis-nn GITDIR`` (or ``CMSIS_NN_GIT``;
+e.g. the bare repository the project's fetch tool returns for ARM-software/CMSIS-NN) the anchor
+is built and run in the same run; otherwise its recorded numbers from ANCHORS.md are printed.
+
+Float32 section: models of the zoo on the digits shape (CNN, DS-CNN) and a series shape
+(GRU, TCN). Goals (issue): arena <= TFLM's; host batch-1 latency of the generated C <=
+onnxruntime under 1M MACs; GRU/TCN run on M4.
 The TFLM column is TFLM's greedy-by-size algorithm reimplemented here (no in-place sharing,
 as in TFLM's GreedyMemoryPlanner); tflite-micro's PyPI interpreter is not installed.
 """
@@ -89,10 +98,184 @@ def host_latency(art, onnx_path: Path, x: np.ndarray, work: Path) -> tuple[float
     return c_s, ort_s
 
 
+# CMSIS-NN anchor numbers recorded in ../shared/ANCHORS.md (CMSIS-NN 99f736a, gcc 12.2 -O2)
+CMSIS_RECORDED = {
+    ("digits", "dsp"): 1_056_855,
+    ("digits", "nodsp"): 1_485_306,
+    ("dwsep/dw3x3", "dsp_per_mac"): 8.07,
+    ("dwsep/pw1x1", "dsp_per_mac"): 2.70,
+}
+CMSIS_CODE_FLASH = 11_900  # linked CMSIS-NN code, -O2 (ANCHORS.md); weights not included
+CMSIS_SCRATCH = 1_152
+
+
+def _anchor_net(kind: str, folder: Path):
+    """The CMSIS-NN anchor's networks in torch (NCHW), statically quantized to QDQ int8."""
+    import onnx
+    import torch
+    from torch import nn
+
+    from edgeslim import ir
+    from edgeslim.passes.quantize import _qdq
+    from edgeslim.passes.quantize._static import static_quantize
+
+    torch.manual_seed(0)
+    if kind == "digits":  # anchors_nn.py's digits CNN
+        shape = (1, 8, 8)
+        model = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(32 * 4, 64), nn.ReLU(), nn.Linear(64, 10),
+        )  # fmt: skip
+    else:  # gen.py's dwsep block (+ global average and a 64x10 head: a small output)
+        shape = (32, 16, 16)
+        model = nn.Sequential(
+            nn.Conv2d(32, 32, 3, padding=1, groups=32), nn.ReLU(), nn.Conv2d(32, 64, 1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+        )  # fmt: skip
+    path = folder / f"{kind}.onnx"
+    torch.onnx.export(
+        model.eval(), torch.zeros(1, *shape), str(path), input_names=["input"],
+        output_names=["output"], opset_version=17, dynamo=False,
+        dynamic_axes={"input": {0: "n"}, "output": {0: "n"}},
+    )  # fmt: skip
+    x = np.random.default_rng(0).standard_normal((64, *shape)).astype(np.float32)
+    proto, _ = static_quantize(onnx.load(path), x, _qdq.StaticConfig())
+    return ir.from_onnx(proto), shape
+
+
+def _zoo_int8(kind: str, layout: Layout, shape: tuple[int, ...], folder: Path):
+    import onnx
+
+    from edgeslim import ir
+    from edgeslim.passes.quantize import _qdq
+    from edgeslim.passes.quantize._static import static_quantize
+
+    _, path = _graph(kind, layout, shape, folder)
+    x = np.random.default_rng(0).standard_normal((64, *shape)).astype(np.float32)
+    proto, _ = static_quantize(onnx.load(path), x, _qdq.StaticConfig())
+    return ir.from_onnx(proto)
+
+
+def _zoo_intrnn(kind: str, folder: Path):
+    import onnx
+
+    from edgeslim import ir
+    from edgeslim.passes.quantize._intrnn import integer_recurrent
+
+    _, path = _graph(kind, Layout.SERIES, (6, 32), folder)
+    x = np.random.default_rng(0).standard_normal((64, 6, 32)).astype(np.float32)
+    proto, _ = integer_recurrent(onnx.load(path), x, state_bits=16, int8_rest=True)
+    return ir.from_onnx(proto)
+
+
+def run_cmsis_anchor(gitdir: str) -> dict[str, float]:
+    """Build and run the CMSIS-NN anchor (M4 with and without DSP, -O2); totals per net."""
+    import os
+    import subprocess
+
+    script = Path(__file__).resolve().parents[2] / "shared/anchors/cmsisnn_anchor/run.sh"
+    env = dict(os.environ, CONFIGS="m4_dsp_O2 m4_nodsp_O2")
+    out = subprocess.run(
+        ["bash", str(script), gitdir], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    return parse_cmsis_report(out)
+
+
+def parse_cmsis_report(out: str) -> dict[str, float]:
+    """Totals of the anchor's report: ``digits`` / ``digits_nodsp`` instructions per inference,
+    ``digits_flash`` / ``digits_nodsp_flash`` (linked CMSIS-NN bytes + parameter bytes)."""
+    import re
+
+    totals: dict[str, float] = {}
+    net = ""
+    for line in out.splitlines():
+        m = re.match(r"^### (\w+)", line)
+        if m:
+            net = m.group(1)
+        elif net and line.startswith("| **total**"):
+            nums = [float(v) for v in re.findall(r"\d+(?:\.\d+)?", line)]
+            totals[net], totals[f"{net}_nodsp"] = nums[1], nums[3]
+        m = re.match(
+            r"^\| (\w+) \| m4_(dsp|nodsp)_O2 \| (\d+) \| \d+ \| \d+ \| \d+ \| (\d+) \|", line
+        )
+        if m:
+            key = m.group(1) + ("" if m.group(2) == "dsp" else "_nodsp") + "_flash"
+            totals[key] = float(m.group(3)) + float(m.group(4))
+    return totals
+
+
+def int8_rows(tmp: Path, cmsis: dict[str, float] | None) -> list[str]:
+    from edgeslim.api.deploy import measure_deploy
+    from edgeslim.codegen.nn import QOptions
+
+    head = (
+        "| model | MACs | variant | M4 instr/inference | instr/MAC | flash B (model.o) | arena B "
+        "| stack B | CMSIS-NN instr | instr edgeslim/CMSIS | CMSIS-NN flash B (code+params) "
+        "| flash edgeslim/CMSIS | exact |"
+    )
+    rows = [head, "|" + "---|" * 13]
+    nets: list[tuple[str, object, tuple[int, ...]]] = []
+    for kind in ("digits", "dwsep"):
+        g, shape = _anchor_net(kind, tmp)
+        nets.append((f"anchor-{kind}", g, shape))
+    for kind, layout, shape in MODELS:
+        nets.append((f"zoo-{kind}", _zoo_int8(kind, layout, shape, tmp / f"z{kind}"), shape))
+    for kind in ("gru", "lstm"):  # integer cells (edgeslim.IntGRU/IntLSTM) + int8 head
+        nets.append((f"zoo-{kind}-intcell", _zoo_intrnn(kind, tmp / f"i{kind}"), (6, 32)))
+    for name, graph, shape in nets:
+        x = np.random.default_rng(1).standard_normal((1, *shape)).astype(np.float32)
+        variants = [("plain", QOptions("single", False), "default")]
+        variants += [("SIMD", QOptions("single", True), "default")]
+        variants += [("SIMD auto", QOptions("single", True), "auto")]
+        for label, q, layout in variants:
+            rep = measure_deploy(
+                graph, x, "cortex-m4", tmp / f"{name}-{label}", qopts=q, layout=layout
+            )  # type: ignore[arg-type]
+            m = {k.name: k.value for k in rep.metrics}
+            anchor, ratio, aflash, fratio = "-", "-", "-", "-"
+            net = name.removeprefix("anchor-")
+            key = net if q.simd else f"{net}_nodsp"
+            ref = (cmsis or {}).get(key)
+            if ref is None and net == "digits":
+                ref = CMSIS_RECORDED[("digits", "dsp" if q.simd else "nodsp")]
+            if name.startswith("anchor") and ref:
+                src = "run" if cmsis else "recorded"
+                anchor, ratio = f"{ref:,.0f} ({src})", f"{m['instructions'] / ref:.2f}"
+                fl = (cmsis or {}).get(f"{key}_flash")
+                if fl:
+                    aflash, fratio = f"{fl:,.0f}", f"{m['flash_bytes'] / fl:.2f}"
+            rows.append(
+                f"| {name} | {m['macs']:.0f} | {label} | {m['instructions']:,.0f} | "
+                f"{m['instructions_per_mac']:.2f} | {m['flash_bytes']:.0f} | "
+                f"{m['arena_bytes']:.0f} | {m['stack_bytes']:.0f} | {anchor} | {ratio} | "
+                f"{aflash} | {fratio} | {'yes' if rep.exact else 'NO'} |"
+            )
+            if name.startswith("anchor") and label == "SIMD":
+                for layer in rep.layers:
+                    if layer["macs"]:
+                        per = layer["instructions"] / layer["macs"]
+                        print(f"  {name} {label} {layer['kernel']:<10} {layer['node']:<28} "
+                              f"MACs {layer['macs']:>7} instr/MAC {per:.2f}")  # fmt: skip
+    note = (
+        f"CMSIS-NN recorded: digits M4+DSP {CMSIS_RECORDED[('digits', 'dsp')]:,} instr (2.30/MAC),"
+        f" M4 no DSP {CMSIS_RECORDED[('digits', 'nodsp')]:,} (3.23/MAC); per kernel with DSP: "
+        f"3x3 depthwise {CMSIS_RECORDED[('dwsep/dw3x3', 'dsp_per_mac')]}/MAC, 1x1 pointwise "
+        f"{CMSIS_RECORDED[('dwsep/pw1x1', 'dsp_per_mac')]}/MAC; linked CMSIS-NN code "
+        f"{CMSIS_CODE_FLASH:,} B + weights, scratch {CMSIS_SCRATCH:,} B (../shared/ANCHORS.md)."
+    )
+    return [*rows, "", note]
+
+
 def main() -> None:
+    import os
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--cmsis-nn", default=os.environ.get("CMSIS_NN_GIT", ""))
+    ap.add_argument("--only-int8", action="store_true")
     args = ap.parse_args()
+    cmsis = run_cmsis_anchor(args.cmsis_nn) if args.cmsis_nn else None
     m4 = load_target("cortex-m4")
     head = (
         "| model | MACs | M4 instr/inference | instr/MAC | flash B | arena B | TFLM-greedy "
@@ -100,7 +283,7 @@ def main() -> None:
     )
     rows = [head, "|" + "---|" * 11]
     with tempfile.TemporaryDirectory() as tmp:
-        for kind, layout, shape in MODELS:
+        for kind, layout, shape in [] if args.only_int8 else MODELS:
             work = Path(tmp) / kind
             work.mkdir()
             graph, path = _graph(kind, layout, shape, work)
@@ -116,6 +299,8 @@ def main() -> None:
                 f"{m['stack_bytes']:.0f} | {c_s * 1e6:.1f} | {ort_s * 1e6:.1f} | "
                 f"{c_s / ort_s:.2f} |" + ("" if rep.exact else " MISMATCH")
             )
+        rows += ["", "int8 on Cortex-M4 (QEMU, exact instruction counts):", ""]
+        rows += int8_rows(Path(tmp), cmsis)
     table = "\n".join(rows)
     print(table)
     if args.out:

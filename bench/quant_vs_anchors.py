@@ -1,11 +1,17 @@
 """Quantization anchors: edgeslim PTQ vs onnxruntime ``quantize_static`` vs torch's built-in
 (FX, x86 engine) quantization, on the same trained float model and the same calibration data.
 
-For each model (digits CNN, digits MLP, basic-motions GRU; trained here with fixed seeds) this
-reports test accuracy, prediction agreement with the float model, the size of the artifact
-(ONNX file, or ``torch.save`` of the quantized state for torch) and batch-1 latency p50 and
-batch-256 time on one thread, all **measured** in this process one after the other. Absolute
-times do not travel between machines; ratios within one run do.
+For each model (digits CNN, DS-CNN and MLP, basic-motions GRU and LSTM; trained here with
+fixed seeds) this reports test accuracy, prediction agreement with the float model, the size of
+the artifact (ONNX file, or ``torch.save`` of the quantized state for torch) and batch-1 latency
+p50 and batch-256 time on one thread, all **measured** in this process one after the other.
+Absolute times do not travel between machines; ratios within one run do.
+
+Three more tables (no anchor exists for them): per-tensor PTQ with and without cross-layer
+equalization and bias correction (also on a copy of the CNNs with unbalanced channels, the case
+CLE is for); integer GRU/LSTM cells (run on ``edgeslim.ir.interp``, onnxruntime has no integer
+recurrent cell) against the float model; and the certified deviation bound, interval rules vs
+the combined interval/affine bound, next to the largest deviation found by sampling.
 
 Usage::
 
@@ -45,9 +51,12 @@ from edgeslim.passes.quantize._model import batches, calibration_inputs, float_o
 # trains longer and keeps the epoch with the best validation accuracy
 MODELS: tuple[tuple[str, dict[str, Any], dict[str, Any]], ...] = (
     ("digits", {"kind": "cnn"}, {"epochs": 15}),
+    ("digits", {"kind": "dscnn"}, {"epochs": 15}),
     ("digits", {"kind": "mlp"}, {"epochs": 15}),
     ("basic-motions", {"kind": "gru"}, {"epochs": 150, "patience": 40, "monitor": "val_metric"}),
+    ("basic-motions", {"kind": "lstm"}, {"epochs": 150, "patience": 40, "monitor": "val_metric"}),
 )
+EXTRA: list[dict[str, Any]] = []  # rows of the CLE / integer RNN / bound tables
 
 
 @dataclass(frozen=True)
@@ -181,7 +190,185 @@ def bench_model(
     torch_row = _torch_fx(module, ds, x_calib, ref, key, repeats)
     if torch_row is not None:
         rows.append(torch_row)
+    if cfg["kind"] in ("gru", "lstm"):
+        EXTRA.extend(_rnn_rows(key, proto, ds, x_calib))
+    else:
+        EXTRA.extend(_cle_rows(key, proto, ds, x_calib))
+        EXTRA.extend(_bound_rows(key, proto, ds, x_calib))
     return rows
+
+
+def _quality(q: onnx.ModelProto, ds: Any, yf: np.ndarray) -> dict[str, float]:
+    from edgeslim.passes.quantize._static import _to_opset21
+
+    y = _onnx_run(_to_opset21(q), np.asarray(ds.x_test, np.float32))
+    return {
+        "accuracy": float(np.mean(y.argmax(1) == ds.y_test)),
+        "agreement": float(np.mean(y.argmax(1) == yf.argmax(1))),
+        "mean_abs_dev": float(np.abs(y - yf).mean()),
+        "max_abs_dev": float(np.abs(y - yf).max()),
+    }
+
+
+def _onnx_run(proto: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    return np.asarray(sess.run(None, {sess.get_inputs()[0].name: x})[0])
+
+
+def _unbalanced(proto: onnx.ModelProto, factor: float = 30.0) -> onnx.ModelProto | None:
+    """The same function with every other channel of the first conv scaled by ``factor``
+    (and the next conv's inputs by ``1/factor``), as BN folding can leave a model."""
+    from onnx import numpy_helper
+
+    m = onnx.ModelProto()
+    m.CopyFrom(proto)
+    inits = {i.name: i for i in m.graph.initializer}
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    if len(convs) < 2:
+        return None
+    a, b = convs[:2]
+    wa, ba, wb = (
+        numpy_helper.to_array(inits[t]).astype(np.float64) for t in (*a.input[1:3], b.input[1])
+    )
+    k = np.ones(wa.shape[0])
+    k[::2] = factor
+    wa, ba = wa * k.reshape(-1, *([1] * (wa.ndim - 1))), ba * k
+    shape = (-1, 1) if wb.shape[1] == 1 else (1, -1)
+    wb = wb / k.reshape(*shape, *([1] * (wb.ndim - 2)))
+    for name, v in ((a.input[1], wa), (a.input[2], ba), (b.input[1], wb)):
+        inits[name].CopyFrom(numpy_helper.from_array(v.astype(np.float32), name))
+    return m
+
+
+def _cle_rows(
+    key: tuple, proto: onnx.ModelProto, ds: Any, x_calib: np.ndarray
+) -> list[dict[str, Any]]:
+    from edgeslim.passes.quantize import StaticConfig, static_quantize
+
+    rows = []
+    models = [("trained", proto), ("unbalanced x30", _unbalanced(proto))]
+    for variant, f in models:
+        if f is None:
+            continue
+        yf = _onnx_run(f, np.asarray(ds.x_test, np.float32))
+        for wd in ("int8", "int4"):
+            for eq, bc in ((False, False), (False, True), (True, False), (True, True)):
+                cfg = StaticConfig(
+                    per_channel=False, weight_dtype=wd, equalize=eq, bias_correction=bc
+                )
+                q, _ = static_quantize(f, x_calib, cfg)
+                method = "+".join(["CLE"] * eq + ["bias corr"] * bc) or "plain"
+                rows.append(
+                    {
+                        "table": "cle",
+                        "data": key[0],
+                        "model": key[1],
+                        "float": variant,
+                        "weights": f"{wd} per-tensor",
+                        "method": method,
+                        **_quality(q, ds, yf),
+                    }
+                )
+    return rows
+
+
+def _rnn_rows(
+    key: tuple, proto: onnx.ModelProto, ds: Any, x_calib: np.ndarray
+) -> list[dict[str, Any]]:
+    from edgeslim import ir
+    from edgeslim.ir import interp
+    from edgeslim.passes.quantize._intrnn import integer_recurrent
+
+    x = np.asarray(ds.x_test, np.float32)
+    yf = _onnx_run(proto, x)
+    rows = []
+    variants = [(16, "percentile", False), (8, "percentile", False), (16, "minmax", False)]
+    variants += [(16, "percentile", True), (8, "percentile", True)]
+    for bits, calibrator, rest in variants:
+        q, _ = integer_recurrent(
+            proto, x_calib, state_bits=bits, calibrator=calibrator, int8_rest=rest
+        )
+        y = interp.run(ir.from_onnx(q), {"input": x})["output"]
+        rows.append(
+            {
+                "table": "rnn",
+                "data": key[0],
+                "model": key[1],
+                "state": f"int{bits}",
+                "calibrator": calibrator,
+                "head": "int8" if rest else "float",
+                "float accuracy": float(np.mean(yf.argmax(1) == ds.y_test)),
+                "accuracy": float(np.mean(y.argmax(1) == ds.y_test)),
+                "agreement": float(np.mean(y.argmax(1) == yf.argmax(1))),
+                "max_abs_dev": float(np.abs(y - yf).max()),
+                "mean_abs_dev": float(np.abs(y - yf).mean()),
+            }
+        )
+    return rows
+
+
+def _bound_rows(
+    key: tuple, proto: onnx.ModelProto, ds: Any, x_calib: np.ndarray
+) -> list[dict[str, Any]]:
+    from edgeslim import ir
+    from edgeslim.measure._bounds import quantization_error_bound
+    from edgeslim.passes.quantize import StaticConfig, static_quantize
+    from edgeslim.passes.quantize._weights import quantize_weights
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for label, q in (
+        ("PTQ int8 per-channel", static_quantize(proto, x_calib, StaticConfig())[0]),
+        ("weight-only int4", quantize_weights(proto, "int4")[0]),
+    ):
+        gq, gf = ir.from_onnx(q), ir.from_onnx(proto)
+        boxes = [("training box", ds.x_train.min(0), ds.x_train.max(0))]
+        x0 = ds.x_test[0]
+        boxes.append(("test[0] +- 0.05", x0 - 0.05, x0 + 0.05))
+        boxes.append(("test[0] +- 0.005", x0 - 0.005, x0 + 0.005))
+        for box, lo, hi in boxes:
+            xs = rng.uniform(lo, hi, size=(512, *lo.shape)).astype(np.float32)
+            sampled = float(np.abs(_onnx_run(q, xs) - _onnx_run(proto, xs)).max())
+            found = {
+                m: quantization_error_bound(gq, gf, lo, hi, method=m).max
+                for m in ("interval", "best")
+            }
+            rows.append(
+                {
+                    "table": "bound",
+                    "data": key[0],
+                    "model": key[1],
+                    "quantization": label,
+                    "box": box,
+                    "sampled max |dev|": sampled,
+                    "interval bound": found["interval"],
+                    "interval+affine bound": found["best"],
+                }
+            )
+    return rows
+
+
+def extra_markdown(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for table, title in (
+        ("cle", "Per-tensor PTQ: cross-layer equalization and bias correction"),
+        ("rnn", "Integer GRU/LSTM cells vs the float model"),
+        ("bound", "Certified output deviation bound"),
+    ):
+        part = [r for r in rows if r["table"] == table]
+        if not part:
+            continue
+        cols = [c for c in part[0] if c != "table"]
+        out += ["", f"### {title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for r in part:
+            out.append(
+                "| "
+                + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols)
+                + " |"
+            )
+    return "\n".join(out)
 
 
 def markdown(rows: list[Row]) -> str:
@@ -205,11 +392,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     repeats = 30 if args.quick else 200
     rows = [r for d, cfg, train in MODELS for r in bench_model(d, cfg, train, repeats)]
-    text = markdown(rows)
+    text = markdown(rows) + "\n" + extra_markdown(EXTRA)
     print(text)
     if args.out is not None:
         args.out.write_text(text + "\n", encoding="utf-8")
-        args.out.with_suffix(".json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
+        dump = {"anchors": [asdict(r) for r in rows], "extra": EXTRA}
+        args.out.with_suffix(".json").write_text(json.dumps(dump, indent=2))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,12 @@ the model object alone (text + data, ``arm-none-eabi-size``), code-generation se
 
 Needs (bench only, not project dependencies): ``emlearn==0.23.*``, ``m2cgen``, ``lightgbm``;
 gcc, gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm.
-Usage: ``python bench/trees_vs_anchors.py [--models rf30,rf100,lgbm] [--json out.json]``
+edgeslim variants (int16 feature codes; see ``EDGESLIM_VARIANTS``): if-else with float leaves,
+with a 16-bit leaf table, with inline integer leaves (16 and 13 bits, preloaded features), the
+array layout, and the packed layout (one 32-bit word per split).
+
+Usage: ``python bench/trees_vs_anchors.py [--models rf30,rf100,lgbm]``; writes
+``bench/results/trees_vs_anchors.{json,md}`` (``--out`` to change).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
+from edgeslim._core.errors import EdgeslimError
 from edgeslim.backends.host_c import ToolchainError, run_tool
 from edgeslim.backends.qemu import CortexMRunner
 from edgeslim.codegen.trees import CTreeOptions, render_trees_c
@@ -181,12 +187,17 @@ def gen_m2cgen(model: object) -> Generated:
     )
 
 
-def gen_edgeslim(model: object, x_train: np.ndarray, layout: str, leaf_bits: int) -> Generated:
+def gen_edgeslim(
+    model: object, x_train: np.ndarray, layout: str, leaf_bits: int, **options: bool
+) -> Generated:
     start = time.perf_counter()
     ens = from_object(model)
     prep = prepare(ens, ExportConfig(feature_bits=16, leaf_bits=leaf_bits), x_train)
     art = render_trees_c(
-        prep.ensemble, CTreeOptions(name="model", layout=layout), prep.features, prep.leaves
+        prep.ensemble,
+        CTreeOptions(name="model", layout=layout, **options),  # type: ignore[arg-type]
+        prep.features,
+        prep.leaves,
     )
     elapsed = time.perf_counter() - start
     files = {f.name: f.text for f in art.files}
@@ -260,6 +271,17 @@ def measure(
     return res
 
 
+# label -> (layout, leaf bits (0: float leaves), CTreeOptions switches); all int16 features
+EDGESLIM_VARIANTS: dict[str, tuple[str, int, dict[str, bool]]] = {
+    "ifelse float-leaves": ("ifelse", 0, {}),
+    "ifelse leaf16 table": ("ifelse", 16, {"inline_leaves": False, "preload": False}),
+    "ifelse leaf16": ("ifelse", 16, {}),
+    "ifelse leaf13": ("ifelse", 13, {}),
+    "array leaf16": ("array", 16, {}),
+    "packed leaf16": ("packed", 16, {}),
+    "packed leaf13": ("packed", 13, {}),
+}
+
 MODELS: dict[str, tuple[str, dict[str, object]]] = {
     "rf30": ("rf", {"n_estimators": 30, "max_depth": 8}),
     "rf100": ("rf", {"n_estimators": 100, "max_depth": 10}),
@@ -271,9 +293,11 @@ def generators(
     kind: str, model: object, x_train: np.ndarray, n_features: int
 ) -> list[tuple[str, Callable[[], Generated]]]:
     gens: list[tuple[str, Callable[[], Generated]]] = [
-        ("edgeslim ifelse", lambda: gen_edgeslim(model, x_train, "ifelse", 0)),
-        ("edgeslim array leaf8", lambda: gen_edgeslim(model, x_train, "array", 8)),
-        ("edgeslim array leaf16", lambda: gen_edgeslim(model, x_train, "array", 16)),
+        (
+            f"edgeslim {label}",
+            lambda lay=lay, bits=bits, kw=kw: gen_edgeslim(model, x_train, lay, bits, **kw),
+        )
+        for label, (lay, bits, kw) in EDGESLIM_VARIANTS.items()
     ]
     if kind == "rf":
         gens += [
@@ -284,7 +308,9 @@ def generators(
     return gens
 
 
-def run_model(key: str, mcu_n: int, timeout: float) -> list[dict[str, object]]:
+def run_model(
+    key: str, mcu_n: int, timeout: float, only: set[str] | None = None
+) -> list[dict[str, object]]:
     kind, params = MODELS[key]
     model, data = train(kind, "anchor-int16", seed=0, **params)  # type: ignore[arg-type]
     ref = np.asarray(model.predict(data["x_test"]))
@@ -293,6 +319,8 @@ def run_model(key: str, mcu_n: int, timeout: float) -> list[dict[str, object]]:
     print(f"# {key}: {kind} {params}, accuracy {np.mean(ref == data['y_test']):.4f}", flush=True)
     rows = []
     for name, make in generators(kind, model, data["x_train"], data["x_train"].shape[1]):
+        if only and name not in only:
+            continue
         row: dict[str, object] = {"model": key, "generator": name}
         try:
             g = make()
@@ -300,41 +328,77 @@ def run_model(key: str, mcu_n: int, timeout: float) -> list[dict[str, object]]:
                 row.update(
                     measure(g, data["x_test"], ref_idx, Path(tmp), mcu_n, len(classes), timeout)
                 )
-        except (ToolchainError, ValueError, RuntimeError) as err:
+        except (ToolchainError, EdgeslimError, ValueError, RuntimeError) as err:
             row["error"] = str(err).splitlines()[0][:160]
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
 
 
+ANCHORS = ("emlearn inline", "emlearn loadable", "m2cgen")
+
+
+def _ratio(r: dict[str, object], a: dict[str, object], key: str) -> str:
+    if key in r and key in a and a[key]:
+        return f"{r[key] / a[key]:.2f}"  # type: ignore[operator]
+    return "-"
+
+
 def table(rows: list[dict[str, object]]) -> str:
-    """Markdown table with ratios to emlearn inline (instructions) and loadable (flash)."""
+    """Markdown table of every generator with ratios to emlearn inline (instructions) and
+    loadable (flash)."""
     lines = [
-        "| model | generator | agreement | host ns | M4 instr | x inline | M4 flash B "
-        "| x loadable | codegen s |",
-        "|" + "---|" * 9,
+        "| model | generator | agreement | M4 agreement | host ns | M4 instr | x inline "
+        "| M4 flash B | x loadable | codegen s |",
+        "|" + "---|" * 10,
     ]
     by = {(r["model"], r["generator"]): r for r in rows}
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['model']} | {r['generator']} | error: {r['error']} |||||||")
+            lines.append(f"| {r['model']} | {r['generator']} | error: {r['error']} ||||||||")
             continue
         inline = by.get((r["model"], "emlearn inline"), {})
         loadable = by.get((r["model"], "emlearn loadable"), {})
-        ri = (
-            f"{r['m4_instructions'] / inline['m4_instructions']:.2f}"  # type: ignore[operator]
-            if "m4_instructions" in inline
-            else "-"
-        )
-        rl = (
-            f"{r['m4_flash'] / loadable['m4_flash']:.2f}"  # type: ignore[operator]
-            if "m4_flash" in loadable
-            else "-"
-        )
         lines.append(
             f"| {r['model']} | {r['generator']} | {r['agreement']:.4f} "
-            f"| {r['host_ns']:.0f} | {r['m4_instructions']:.0f} | {ri} "
-            f"| {r['m4_flash']} | {rl} | {r['codegen_s']:.2f} |"
+            f"| {r['m4_agreement']:.4f} | {r['host_ns']:.0f} | {r['m4_instructions']:.0f} "
+            f"| {_ratio(r, inline, 'm4_instructions')} | {r['m4_flash']} "
+            f"| {_ratio(r, loadable, 'm4_flash')} | {r['codegen_s']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def ratio_table(rows: list[dict[str, object]]) -> str:
+    """edgeslim variants against each anchor: M4 instructions and flash as ratios (< 1 is
+    better), and the issue's goals (100% agreement, instructions <= 0.7x emlearn inline,
+    flash <= emlearn loadable, code generation < 5 s)."""
+    head = " | ".join(f"instr x {a} | flash x {a}" for a in ANCHORS)
+    lines = [
+        f"| model | variant | {head} | goals met |",
+        "|" + "---|" * (3 + 2 * len(ANCHORS)),
+    ]
+    by = {(r["model"], r["generator"]): r for r in rows}
+    for r in rows:
+        if "error" in r or not str(r["generator"]).startswith("edgeslim"):
+            continue
+        cells = []
+        for a in ANCHORS:
+            anchor = by.get((r["model"], a), {})
+            cells += [_ratio(r, anchor, "m4_instructions"), _ratio(r, anchor, "m4_flash")]
+        inline = by.get((r["model"], "emlearn inline"), {})
+        loadable = by.get((r["model"], "emlearn loadable"), {})
+        goals = []
+        if r["agreement"] == 1.0 and r["m4_agreement"] == 1.0:
+            goals.append("exact")
+        if "m4_instructions" in inline and r["m4_instructions"] <= 0.7 * inline["m4_instructions"]:  # type: ignore[operator]
+            goals.append("speed")
+        if "m4_flash" in loadable and r["m4_flash"] <= loadable["m4_flash"]:  # type: ignore[operator]
+            goals.append("flash")
+        if r["codegen_s"] < 5.0:  # type: ignore[operator]
+            goals.append("codegen")
+        lines.append(
+            f"| {r['model']} | {str(r['generator'])[9:]} | {' | '.join(cells)} "
+            f"| {', '.join(goals) or '-'} |"
         )
     return "\n".join(lines)
 
@@ -344,14 +408,41 @@ def main() -> None:
     ap.add_argument("--models", default="rf30,rf100,lgbm")
     ap.add_argument("--mcu-samples", type=int, default=300)
     ap.add_argument("--timeout", type=float, default=900.0, help="per tool call, seconds")
-    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results" / "trees_vs_anchors",
+        help="writes OUT.json (rows) and OUT.md (tables)",
+    )
+    ap.add_argument(
+        "--only",
+        default="",
+        help="comma-separated generator names to run (default: all), e.g. "
+        "'edgeslim packed leaf16,emlearn loadable'",
+    )
+    ap.add_argument(
+        "--from-json",
+        default="",
+        help="comma-separated JSON files of earlier runs: merge their rows, run nothing",
+    )
     args = ap.parse_args()
-    rows = []
-    for key in args.models.split(","):
-        rows += run_model(key.strip(), args.mcu_samples, args.timeout)
-    print(table(rows))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+    rows: list[dict[str, object]] = []
+    only = {s.strip() for s in args.only.split(",") if s.strip()} or None
+    if args.from_json:
+        for f in args.from_json.split(","):
+            rows += json.loads(Path(f).read_text())
+    else:
+        for key in args.models.split(","):
+            rows += run_model(key.strip(), args.mcu_samples, args.timeout, only)
+    text = (
+        f"# Tree ensembles vs anchors ({args.models}; {args.mcu_samples} M4 samples)\n\n"
+        f"{table(rows)}\n\nRatios of edgeslim variants to each anchor (< 1 is better):\n\n"
+        f"{ratio_table(rows)}\n"
+    )
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(text)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ DEB_PACKAGES=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm  # Cortex-M cross-compile + emulation
   chromium                                                   # report rendering test
   postgresql                                                 # store test against PostgreSQL
+  verilator yosys nextpnr-ice40                              # FPGA: simulation and iCE40 synthesis
 )
 
 install_debian() {
@@ -40,7 +41,7 @@ install_python() {
   [ -n "${TORCH_INDEX_URL:-}" ] && torch_src=(--index-url "$TORCH_INDEX_URL")
   "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" \
     2>/dev/null || "${pip[@]}" install "${torch_src[@]}" "torch==2.13.0"
-  "${pip[@]}" install -e ".[torch,data,report,postgres,trees,dev]"
+  "${pip[@]}" install -e ".[torch,data,report,postgres,trees,search,ray,tflite,dev]"
 }
 
 [ "${EDGESLIM_SKIP_APT:-0}" = "1" ] || install_debian

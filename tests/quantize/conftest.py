@@ -10,6 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from quant_helpers import trained as _trained  # noqa: E402  (after the torch skip)
+
 
 @pytest.fixture(autouse=True)
 def _one_thread() -> Iterator[None]:
@@ -24,18 +26,6 @@ def digits() -> Any:
     from edgeslim import data
 
     return data.load_dataset("digits", seed=0)
-
-
-def _trained(kind: str, dataset: Any, epochs: int, **params: Any) -> Any:
-    from edgeslim._core.seeding import seed_everything
-    from edgeslim.models import build_model, config_from_dict
-    from edgeslim.models.train import TrainConfig, fit
-
-    torch.set_num_threads(1)
-    seed_everything(0)
-    model = build_model(config_from_dict({"kind": kind, **params}), dataset.spec)
-    fit(model, dataset, TrainConfig(epochs=epochs, seed=0))
-    return model.eval()
 
 
 @pytest.fixture(scope="session")
@@ -72,3 +62,15 @@ def float_mlp_acc(digits_mlp: Any, digits: Any) -> float:
 @pytest.fixture(scope="session")
 def digits_tcn(digits: Any) -> Any:
     return _trained("tcn", digits, 2, channels=(8, 8))
+
+
+@pytest.fixture(scope="session")
+def digits_dscnn(digits: Any) -> Any:
+    return _trained("dscnn", digits, 10)
+
+
+@pytest.fixture(scope="session")
+def motions() -> Any:
+    from edgeslim import data
+
+    return data.load_dataset("basic-motions", seed=0)

@@ -25,3 +25,18 @@ def run_onnx(proto: Any, x: np.ndarray, *, optimize: bool = False) -> np.ndarray
 def accuracy(proto: Any, dataset: Any) -> float:
     y = run_onnx(proto, np.asarray(dataset.x_test))
     return float(np.mean(y.argmax(1) == dataset.y_test))
+
+
+def trained(kind: str, dataset: Any, epochs: int, **params: Any) -> Any:
+    """A zoo model trained on ``dataset`` (one torch thread, seed 0), in eval mode."""
+    import torch
+
+    from edgeslim._core.seeding import seed_everything
+    from edgeslim.models import build_model, config_from_dict
+    from edgeslim.models.train import TrainConfig, fit
+
+    torch.set_num_threads(1)
+    seed_everything(0)
+    model = build_model(config_from_dict({"kind": kind, **params}), dataset.spec)
+    fit(model, dataset, TrainConfig(epochs=epochs, seed=0))
+    return model.eval()

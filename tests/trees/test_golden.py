@@ -21,6 +21,7 @@ CASES = {
     "ifelse_bits": dict(layout="ifelse", compare="int"),
     "array_float": dict(layout="array"),
     "array_int8": dict(layout="array", quant=8),
+    "packed_int16": dict(layout="packed", quant=16),
 }
 
 

@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from edgeslim.api.compare import compare as compare_platforms
 from edgeslim.api.pipeline import RunResult, run_one, run_recipe
 from edgeslim.api.progress import NullProgress, Progress
 from edgeslim.api.recipe import RunSpec, load_recipe, parse_recipe
@@ -19,6 +20,7 @@ __all__ = [
     "Progress",
     "RunResult",
     "RunSpec",
+    "compare_platforms",
     "demo_specs",
     "load_recipe",
     "open_store",

@@ -8,12 +8,22 @@
     rep.metrics                                                # Metric records with provenance
 
 Outputs are compared with :func:`edgeslim.ir.interp.run` (the reference) sample by sample:
-float within a relative tolerance of 1e-5 of the output's scale, integers bit-exact.
+float within a relative tolerance of 1e-5 of the output's scale, integers bit-exact. QDQ graphs
+get int8 kernels (:mod:`edgeslim.codegen.nn._qlower`); their reference is the integer execution
+:func:`edgeslim.passes.quantize._integer.run_integer` with the same rounding (for ``"single"``
+it gives the interpreter's codes) and they must match bit for bit unless a float reduction
+(a float conv, RNN cell, softmax) sits between quantized layers.
+
+Layouts (``layout="auto"``): each int8 Conv/Gemm has two algorithms, ``direct`` (weights
+[cout][cin][kh][kw], no scratch) and ``im2col`` (an int16 column per output pixel, weights as
+rows; with SIMD reordered for SXTB16/SMLAD). ``auto`` measures both on an emulated MCU target
+and keeps the one with fewer instructions per layer; :func:`choose_layouts` reports every choice
+with its counts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +33,11 @@ from edgeslim._core.errors import DataError, ExportError
 from edgeslim._core.records import Metric, Provenance
 from edgeslim.backends import host_c
 from edgeslim.codegen._c import CWriter, RenderedFile
-from edgeslim.codegen.nn import Program, RenderOptions, context, lower, render
+from edgeslim.codegen.nn import Program, QOptions, RenderOptions, context, lower, render
+from edgeslim.codegen.nn._qlower import ALGOS
 from edgeslim.ir import Graph, interp, load_graph
+from edgeslim.ir._tflite import is_tflite, load_tflite
+from edgeslim.ir._tflite_qdq import packed_inputs, to_qdq
 from edgeslim.targets import TargetProfile, load_target
 
 FLOAT_RTOL = 1e-5
@@ -55,14 +68,18 @@ class DeployReport:
     max_error: float  # max |c - reference| / max(1, |reference|); 0 for bit-exact
     exact: bool
     layers: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    choices: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "max_error": self.max_error,
             "exact": self.exact,
+            "options": dict(self.options),
             "metrics": [m.to_dict() for m in self.metrics],
             "layers": list(self.layers),
+            "layout_choices": list(self.choices),
         }
 
 
@@ -71,7 +88,15 @@ def load_model(path: str | Path) -> Graph:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"model file {p} does not exist")
+    if is_tflite(p):  # int8 TFLite: QDQ form, streaming state packed into input and output
+        return to_qdq(load_tflite(p), pack_state=True)
     return load_graph(p)
+
+
+def tflite_inputs(path: str | Path, frames: np.ndarray) -> np.ndarray:
+    """Inputs of a ``.tflite`` model's generated C for a stream of frames (n, frame values):
+    each frame followed by the streaming state it meets (see :func:`ir._tflite_qdq.to_qdq`)."""
+    return packed_inputs(load_tflite(path), frames)
 
 
 def export_c(
@@ -81,11 +106,15 @@ def export_c(
     prefix: str = "model",
     plan: str = "auto",
     force: bool = False,
+    qopts: QOptions | None = None,
 ) -> CArtifact:
-    """Write ``<prefix>.h``, ``<prefix>.c``, ``Makefile`` and ``README.md`` into ``out_dir``."""
+    """Write ``<prefix>.h``, ``<prefix>.c``, ``Makefile`` and ``README.md`` into ``out_dir``.
+
+    ``qopts`` (QDQ graphs): requantization rounding, SIMD variant, per-layer algorithms.
+    """
     load_target(target)  # unknown target: an error before any work
     out = Path(out_dir)
-    program = lower(graph, plan)
+    program = lower(graph, plan, qopts or default_qoptions(target))
     files = render(program, RenderOptions(prefix=prefix, target=target))
     existing = [f.name for f in files if (out / f.name).exists()]
     if existing and not force:
@@ -94,23 +123,32 @@ def export_c(
     return CArtifact(out, tuple(paths), program, files[0].name[:-2], target)
 
 
-def reference(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """The interpreter's outputs for each sample of ``x`` (first graph output), stacked."""
-    name = graph.inputs[0].name
+def reference(graph: Graph, x: np.ndarray, program: Program | None = None) -> np.ndarray:
+    """The reference outputs for each sample of ``x`` (first graph output), stacked: the
+    interpreter, or for an int8 ``program`` the integer execution with its rounding."""
+    name, out = graph.inputs[0].name, graph.outputs[0].name
+    custom = any(n.op.startswith("edgeslim.") for n in graph.nodes)  # integer RNN cells
+    if program is not None and program.int8 and not custom:
+        from edgeslim.passes.quantize._integer import run_integer
+
+        rounding = program.qopts.rounding
+        rows = [run_integer(graph, x[i : i + 1], rounding=rounding)[out] for i in range(len(x))]
+        return np.concatenate(rows).reshape(len(x), -1)
     return np.concatenate(
-        [interp.run(graph, {name: x[i : i + 1]})[graph.outputs[0].name] for i in range(len(x))]
+        [interp.run(graph, {name: x[i : i + 1]})[out] for i in range(len(x))]
     ).reshape(len(x), -1)
 
 
-def compare(got: np.ndarray, ref: np.ndarray) -> tuple[float, bool]:
-    """(error relative to the output scale, acceptable?) - integers must be bit-exact."""
+def compare(got: np.ndarray, ref: np.ndarray, exact: bool = False) -> tuple[float, bool]:
+    """(error relative to the output scale, acceptable?) - integers, and ``exact`` (int8)
+    programs, must be bit-exact."""
     got, ref = got.reshape(ref.shape), ref
     if np.issubdtype(ref.dtype, np.integer):
         err = float(np.abs(got.astype(np.int64) - ref.astype(np.int64)).max(initial=0))
         return err, err == 0
     scale = max(1.0, float(np.abs(ref).max(initial=0)))
     err = float(np.abs(got.astype(np.float64) - ref).max(initial=0)) / scale
-    return err, err <= FLOAT_RTOL
+    return err, err == 0 if exact else err <= FLOAT_RTOL
 
 
 def _ctx(art: CArtifact) -> dict[str, Any]:
@@ -188,7 +226,7 @@ def measure_mcu(
         raise ExportError(f"{art.source.name} on {target.name}: status {res.payload('es_status')}")
     xo = art.program.value(art.program.outputs[0])
     got = _mcu_outputs(res.payload("es_out"), xo.dtype, len(x))
-    err, ok = compare(got, ref) if ref is not None else (float("nan"), True)
+    err, ok = compare(got, ref, art.program.exact) if ref is not None else (float("nan"), True)
     sizes = runner.object_size(art.source, include_dirs=[art.out_dir])
     per = res.instructions("run") / len(x)
     stack = int(res.payload("es_stack")[0])
@@ -231,6 +269,56 @@ def _metrics(
     return tuple(ms)
 
 
+def default_qoptions(target: str, simd: bool | None = None, rounding: str = "single") -> QOptions:
+    """int8 options for ``target``: SIMD on where the core has the DSP extension."""
+    prof = load_target(target)
+    return QOptions(rounding=rounding, simd=prof.dsp if simd is None else simd)
+
+
+def with_algorithm(graph: Graph, plan: str, qopts: QOptions, algo: str) -> QOptions:
+    """``qopts`` with every int8 Conv/Gemm of ``graph`` set to ``algo``."""
+    steps = lower(graph, plan, qopts).steps
+    algos = tuple((s.node, algo) for s in steps if s.kernel in ("qconv", "qdense"))
+    return replace(qopts, algos=algos)
+
+
+def choose_layouts(
+    graph: Graph,
+    x: np.ndarray,
+    target: str,
+    workdir: str | Path,
+    qopts: QOptions,
+    plan: str = "auto",
+) -> tuple[QOptions, tuple[dict[str, Any], ...]]:
+    """Per int8 Conv/Gemm, the algorithm (``direct`` or ``im2col``) with fewer instructions on
+    the emulated ``target``; returns the options and one record per layer with both counts.
+    Hosts and graphs without int8 layers keep the defaults (no instruction counter)."""
+    prof = load_target(target)
+    if not prof.is_mcu or not lower(graph, plan, qopts).int8:
+        return qopts, ()
+    work = Path(workdir)
+    counts: dict[str, dict[str, Any]] = {}
+    for algo in ALGOS:
+        q = with_algorithm(graph, plan, qopts, algo)
+        art = export_c(graph, work / f"layout-{algo}", target, plan=plan, force=True, qopts=q)
+        rep = measure_mcu(art, x[:1], work / f"layout-{algo}-mcu", prof)
+        for layer in rep.layers:
+            if layer["kernel"] in ("qconv", "qdense"):
+                step = art.program.steps[layer["index"]]
+                rec = counts.setdefault(
+                    layer["node"], {"node": layer["node"], "kernel": layer["kernel"]}
+                )
+                rec["macs"] = layer["macs"]
+                rec[step.params["algo"]] = layer["instructions"]
+    choices = []
+    for rec in counts.values():
+        avail = [a for a in ALGOS if a in rec]
+        rec["chosen"] = min(avail, key=lambda a: (rec[a], a != "direct"))
+        choices.append(rec)
+    algos = tuple((c["node"], c["chosen"]) for c in choices)
+    return replace(qopts, algos=algos), tuple(choices)
+
+
 def measure_deploy(
     graph: Graph,
     x: np.ndarray,
@@ -238,19 +326,49 @@ def measure_deploy(
     workdir: str | Path,
     prefix: str = "model",
     plan: str = "auto",
+    qopts: QOptions | None = None,
+    layout: str = "default",
 ) -> DeployReport:
-    """Export, run on ``target`` (host: compiled + ASan/UBSan check; MCU: QEMU) and compare."""
+    """Export, run on ``target`` (host: compiled + ASan/UBSan check; MCU: QEMU) and compare.
+
+    ``layout``: ``default`` (im2col with SIMD, else direct), ``direct``, ``im2col`` or ``auto``
+    (measured per layer on the target, see :func:`choose_layouts`).
+    """
     prof = load_target(target)
     work = Path(workdir)
-    art = export_c(graph, work / "c", target, prefix, plan, force=True)
-    ref = reference(graph, x)
+    qopts = qopts or default_qoptions(target)
+    choices: tuple[dict[str, Any], ...] = ()
+    if layout == "auto":
+        qopts, choices = choose_layouts(graph, x, target, work / "layouts", qopts, plan)
+    elif layout in ALGOS:
+        qopts = with_algorithm(graph, plan, qopts, layout)
+    elif layout != "default":
+        raise ExportError(f"layout must be default, auto, {', '.join(ALGOS)}; got {layout!r}")
+    art = export_c(graph, work / "c", target, prefix, plan, force=True, qopts=qopts)
+    ref = reference(graph, x, art.program)
+    options = program_options(art.program)
     if prof.is_mcu:
-        return measure_mcu(art, x, work / "mcu", prof, ref)
+        rep = measure_mcu(art, x, work / "mcu", prof, ref)
+        return replace(rep, choices=choices, options=options)
     got = run_host(art, x, sanitize=True, workdir=work / "host")
-    err, ok = compare(got, ref)
+    err, ok = compare(got, ref, art.program.exact)
     ms = (
         Metric("arena_bytes", art.program.arena_bytes, "B", Provenance.COMPUTED, target),
         Metric("macs", art.program.macs, "MAC", Provenance.COMPUTED, target),
         Metric("c_max_rel_error", err, "1", Provenance.MEASURED, target),
     )
-    return DeployReport(target, ms, err, ok)
+    return DeployReport(target, ms, err, ok, choices=choices, options=options)
+
+
+def program_options(program: Program) -> dict[str, Any]:
+    q = program.qopts
+    if q is None:
+        return {"int8": False}
+    algos = {s.node: s.params["algo"] for s in program.steps if s.kernel in ("qconv", "qdense")}
+    return {
+        "int8": True,
+        "rounding": q.rounding,
+        "simd": q.simd,
+        "bit_exact_required": program.exact,
+        "algorithms": algos,
+    }

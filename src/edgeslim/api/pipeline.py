@@ -93,6 +93,12 @@ def _import(spec: RunSpec, dataset: Dataset, out: Path, force: bool) -> _Model:
     path = Path(str(spec.model.path))
     if not path.exists():
         raise ModelError(f"model file {path} does not exist")
+    if ir.is_tflite(path):  # no onnxruntime kernels for TFLite ops: measured as generated C
+        raise ModelError(
+            f"{path} is a TFLite model: measure it through generated C with --target "
+            "(host, cortex-m4, ...), e.g. edgeslim measure model.tflite --data frames.npz "
+            "--target cortex-m4"
+        )
     if path.suffix == ".pt" and _is_checkpoint(path):
         from edgeslim.models.checkpoint import load_checkpoint
 
@@ -159,7 +165,8 @@ def pass_context(spec: RunSpec, dataset: Dataset, progress: Progress) -> Any:
         r = evaluate(module, dataset, "val")
         return r["accuracy"] if dataset.spec.task is Task.CLASSIFICATION else -r["mae"]
 
-    return PassContext(dataset, spec.seed, fine_tune, score, progress)
+    extras = {"train_config": _train_config(spec)}  # passes that train with a loss hook
+    return PassContext(dataset, spec.seed, fine_tune, score, progress, extras)
 
 
 def _apply_passes(

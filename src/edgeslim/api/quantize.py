@@ -1,6 +1,11 @@
 """``quantize``: apply a quantization method to a trained model through the run pipeline, then
 add the guarantees of the quantized artifact to the stored run.
 
+The model is a float checkpoint or a float ONNX file (raw inputs). An ONNX model is quantized
+directly by the pass's ``quantize_onnx`` (post-training methods only: ptq, ptq-w4, dynamic,
+fp16, int4, int2; the others need a trainable model and are refused), written to
+``<out>/<run>/model.onnx`` and measured and stored like an imported model.
+
 Guarantee metrics (context ``float``): ``prediction_agreement`` of the quantized artifact with
 the float model, ``output_max_abs_diff`` and ``output_mean_abs_diff`` on the test set (both run
 on onnxruntime, ``measured``), and ``output_deviation_bound``, a certified worst-case bound over
@@ -88,17 +93,102 @@ def quantize(
     from edgeslim.passes.quantize._model import float_onnx
 
     spec = request.spec()
+    if is_onnx(request.model):
+        return _quantize_onnx(request, spec, store, out_dir, force, progress)
     ckpt = load_checkpoint(request.model)  # the float reference (ModelError if not one)
     result = run_one(spec, store=store, out_dir=out_dir, force=force, progress=progress)
     dataset = load_data(spec)
     reference = float_onnx(ckpt.model, dataset)
-    metrics, warnings = guarantee_metrics(reference, result.artifacts["onnx"], dataset)
+    metrics, warnings = guarantee_metrics(
+        reference, result.artifacts["onnx"], dataset, equalized=_equalized(spec)
+    )
     store.add_metrics(result.run_id, metrics)
     return replace(
         result,
         metrics=result.metrics + metrics,
         warnings=result.warnings + tuple(warnings),
     )
+
+
+def is_onnx(path: Path) -> bool:
+    """An ONNX file (by suffix, or by not being a zip archive such as a checkpoint)."""
+    import zipfile
+
+    p = Path(path)
+    return p.suffix.lower() == ".onnx" or (p.is_file() and not zipfile.is_zipfile(p))
+
+
+def onnx_methods() -> tuple[str, ...]:
+    """The methods that quantize an ONNX model directly (post-training, no training)."""
+    from edgeslim.passes import PASSES
+
+    return tuple(
+        m for m, (name, _) in METHODS.items() if getattr(PASSES.get(name), "takes_onnx", False)
+    )
+
+
+def _quantize_onnx(
+    request: QuantizeRequest,
+    spec: RunSpec,
+    store: Any,
+    out_dir: Path,
+    force: bool,
+    progress: Progress | None,
+) -> RunResult:
+    """Quantize a float ONNX file with the pass's ``quantize_onnx``, write the result to
+    ``out_dir/<run>/model.onnx``, then measure and store it like any imported model."""
+    import onnx
+
+    from edgeslim._core.errors import DataError, ModelError
+    from edgeslim._core.io import atomic_write
+    from edgeslim.passes import PassContext, create
+
+    if request.method not in onnx_methods():
+        raise RecipeError(
+            f"method {request.method!r} needs a trainable model (a checkpoint from 'edgeslim "
+            f"train'); {request.model} is an ONNX graph. Methods for ONNX models: "
+            + ", ".join(onnx_methods())
+        )
+    path = Path(request.model)
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    out = out_dir / spec.name
+    if out.exists() and any(out.iterdir()) and not force:
+        raise RecipeError(f"output folder {out} already holds results; pass --force to replace")
+    dataset = load_data(spec)
+    proto = onnx.load(str(path))
+    dims = proto.graph.input[0].type.tensor_type.shape.dim[1:]
+    if tuple(d.dim_value for d in dims) != tuple(dataset.spec.input_shape):
+        raise DataError(
+            f"shape mismatch: model {path} takes inputs of shape "
+            f"{tuple(d.dim_value for d in dims)} but dataset {dataset.spec.name!r} has samples "
+            f"of shape {tuple(dataset.spec.input_shape)}"
+        )
+    step = spec.passes[0]
+    quant_pass: Any = create(step.name, step.params())  # a QuantPass (takes_onnx checked)
+    quantized, record = quant_pass.quantize_onnx(proto, PassContext(dataset, spec.seed))
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "model.onnx"
+    with atomic_write(target) as tmp:
+        onnx.save(quantized, str(tmp))
+    raw = spec.model_dump(mode="json", exclude_none=True)
+    raw |= {"passes": [], "model": {"path": str(target)}}
+    backends = [b for b in raw["measure"].get("backends", []) if b != "torch"]  # no module
+    raw["measure"]["backends"] = backends or ["onnxruntime"]
+    imported = RunSpec.model_validate(raw)
+    result = run_one(imported, store=store, out_dir=out_dir, force=True, progress=progress)
+    store.add_step(result.run_id, "pass", step.name, {"source": str(path), **record})
+    metrics, warnings = guarantee_metrics(proto, target, dataset, equalized=_equalized(spec))
+    store.add_metrics(result.run_id, metrics)
+    return replace(
+        result, metrics=result.metrics + metrics, warnings=result.warnings + tuple(warnings)
+    )
+
+
+def _as_proto(model: Any) -> Any:
+    import onnx
+
+    return model if hasattr(model, "SerializeToString") else onnx.load(str(model))
 
 
 def _run(proto_or_path: Any, x: np.ndarray) -> np.ndarray:
@@ -118,11 +208,20 @@ def _run(proto_or_path: Any, x: np.ndarray) -> np.ndarray:
     )
 
 
+def _equalized(spec: RunSpec) -> bool:
+    return any(bool(p.params().get("equalize")) for p in spec.passes)
+
+
 def guarantee_metrics(
-    reference: Any, quantized_path: Path, dataset: Any
+    reference: Any, quantized_path: Path, dataset: Any, *, equalized: bool = False
 ) -> tuple[tuple[Metric, ...], list[str]]:
     """Agreement and deviation on the test set, and the certified bound (when the graph's ops
-    allow it; otherwise a warning names the op)."""
+    allow it; otherwise a warning names the op).
+
+    With ``equalized`` (the pass ran cross-layer equalization) the bound pairs the quantized
+    weights with the equalized float weights (``equalize`` is deterministic): the equalized
+    float model computes the same function in exact arithmetic, and pairing with the original
+    weights would charge the rescaling to the quantization error."""
     from edgeslim import ir
     from edgeslim.measure._bounds import quantization_error_bound
 
@@ -140,6 +239,10 @@ def guarantee_metrics(
     warnings: list[str] = []
     lo, hi = np.min(dataset.x_train, axis=0), np.max(dataset.x_train, axis=0)
     try:
+        if equalized:
+            from edgeslim.passes.quantize._equalize import equalize
+
+            reference = equalize(_as_proto(reference))[0]
         bound = quantization_error_bound(
             ir.from_onnx(quantized_path), ir.from_onnx(reference), lo, hi
         )
@@ -149,4 +252,11 @@ def guarantee_metrics(
     return tuple(metrics), warnings
 
 
-__all__ = ["METHODS", "QuantizeRequest", "guarantee_metrics", "quantize"]
+__all__ = [
+    "METHODS",
+    "QuantizeRequest",
+    "guarantee_metrics",
+    "is_onnx",
+    "onnx_methods",
+    "quantize",
+]

@@ -139,7 +139,9 @@ def measure(
 
 @app.command("import")
 def import_(
-    model: Annotated[Path, typer.Argument(help="ONNX file or TorchScript archive.")],
+    model: Annotated[
+        Path, typer.Argument(help="ONNX file, TFLite flatbuffer (.tflite) or TorchScript archive.")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="ONNX file to write.")],
     input_shape: Annotated[
         str | None,
@@ -151,6 +153,7 @@ def import_(
     """Import a model into edgeslim's IR: check every op is supported, write it as ONNX.
 
     Example: edgeslim import model.ts --input-shape 1,8,8 -o model.onnx
+    Example: edgeslim import kws.tflite -o kws.onnx   (int8 or float; streaming state kept)
     """
     import zipfile
 
@@ -315,12 +318,21 @@ def _kib(v: Any) -> str:
 
 def _mount_subapps() -> None:
     from edgeslim.cli import deploy, prune, quantize, trees
+    from edgeslim.cli import search as search_cli
 
     app.add_typer(prune.app, name="prune", help="Prune, compare methods, show realized gains.")
     app.add_typer(trees.app, name="trees", help="Tree ensembles compiled to exact, fast C.")
     app.add_typer(quantize.app, name="quantize", help="Quantize a model and measure the artifact.")
     app.add_typer(deploy.app, name="deploy", help="Generated C for MCUs: export and measure.")
+    from edgeslim.cli import compress
+
+    app.add_typer(compress.app, name="compress", help="Distill, factorize, cluster, chain.")
     app.command("export", help=deploy.export.__doc__)(deploy.export)
+    app.add_typer(search_cli.app, name="search")
+    from edgeslim.cli import compare as compare_cli
+
+    app.command("compare")(compare_cli.compare)
+    app.command("compare-report")(compare_cli.compare_report)
 
 
 _mount_subapps()

@@ -40,7 +40,46 @@ class PlanOpt(enum.StrEnum):
     exact = "exact"
 
 
-ModelArg = Annotated[Path, typer.Argument(help="ONNX model (float32 graph).")]
+class LayoutOpt(enum.StrEnum):
+    default = "default"
+    auto = "auto"
+    direct = "direct"
+    im2col = "im2col"
+
+
+class RoundingOpt(enum.StrEnum):
+    single = "single"
+    double = "double"
+
+
+ModelArg = Annotated[
+    Path,
+    typer.Argument(
+        help="ONNX model: float32, or int8 QDQ (edgeslim quantize apply); or int8 .tflite."
+    ),
+]
+SimdArg = Annotated[
+    bool | None,
+    typer.Option(
+        "--simd/--no-simd",
+        help="int8 SIMD variant (SXTB16/SMLAD); default: on where the target has DSP.",
+    ),
+]
+RoundingArg = Annotated[
+    RoundingOpt,
+    typer.Option(
+        "--rounding",
+        help="int8 requantization: single (onnxruntime codes) or double (TFLite/gemmlowp).",
+    ),
+]
+LayoutArg = Annotated[
+    LayoutOpt,
+    typer.Option(
+        "--layout",
+        help="int8 Conv/Gemm algorithm: default (im2col with SIMD, else direct), direct, "
+        "im2col, or auto (measured per layer on the emulated target).",
+    ),
+]
 TargetOpt = Annotated[
     str, typer.Option("--target", help="host, cortex-m0plus, cortex-m4, cortex-m7")
 ]
@@ -65,18 +104,39 @@ def export(
     prefix: Annotated[str, typer.Option("--prefix", help="C API prefix")] = "model",
     plan: PlanArg = PlanOpt.auto,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    simd: SimdArg = None,
+    rounding: RoundingArg = RoundingOpt.single,
+    layout: LayoutArg = LayoutOpt.default,
     fmt: FmtArg = Fmt.table,
 ) -> None:
-    """Write a self-contained C99 library (caller-owned arena, no malloc)."""
+    """Write a self-contained C99 library (caller-owned arena, no malloc).
+
+    Example: edgeslim export model_int8.onnx --target cortex-m4 -o out/ --simd --layout auto
+    """
     from edgeslim.api import deploy
 
-    art = deploy.export_c(deploy.load_model(model), out, target, prefix, plan.value, force)
+    graph = deploy.load_model(model)
+    if deploy.is_tflite(model):  # TFLite int8 requantizes with double rounding
+        rounding = RoundingOpt.double
+    qopts = deploy.default_qoptions(target, simd, rounding.value)
+    choices: tuple[dict[str, Any], ...] = ()
+    if layout is LayoutOpt.auto:
+        shape = [1 if d is None else int(d) for d in graph.inputs[0].shape]
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        with tempfile.TemporaryDirectory(prefix="edgeslim-layout-") as tmp:
+            qopts, choices = deploy.choose_layouts(graph, x, target, tmp, qopts, plan.value)
+    elif layout is not LayoutOpt.default:
+        qopts = deploy.with_algorithm(graph, plan.value, qopts, layout.value)
+    art = deploy.export_c(graph, out, target, prefix, plan.value, force, qopts)
+    options = deploy.program_options(art.program)
     data = {
         "files": [str(p) for p in art.files],
         "arena_bytes": art.program.arena_bytes,
         "plan": art.program.plan.method,
         "macs": art.program.macs,
         "steps": len(art.program.steps),
+        "options": options,
+        "layout_choices": list(choices),
     }
     rows = [
         ("files", ", ".join(p.name for p in art.files)),
@@ -84,7 +144,21 @@ def export(
         ("MACs", str(art.program.macs)),
         ("folder", str(out)),
     ]
+    if art.program.int8:
+        rows.append(("int8", _int8_row(options)))
+    rows += [(f"layout {c['node']}", _choice_row(c)) for c in choices]
     _print(data, fmt, rows)
+
+
+def _int8_row(o: dict[str, Any]) -> str:
+    algos = ", ".join(sorted(set(o["algorithms"].values()))) or "-"
+    simd = "SIMD" if o["simd"] else "plain"
+    return f"{simd}, {o['rounding']} rounding, algorithms: {algos}"
+
+
+def _choice_row(c: dict[str, Any]) -> str:
+    counts = ", ".join(f"{a} {c[a]:.0f}" for a in ("direct", "im2col") if a in c)
+    return f"{c['chosen']} (instructions: {counts})"
 
 
 def _inputs(data: Path | None, dataset: str | None, samples: int, seed: int) -> np.ndarray:
@@ -133,15 +207,26 @@ def measure(
     plan: PlanArg = PlanOpt.auto,
     store: Annotated[str, typer.Option("--store", help="Store URL or SQLite path")] = "",
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the run")] = False,
+    simd: SimdArg = None,
+    rounding: RoundingArg = RoundingOpt.single,
+    layout: LayoutArg = LayoutOpt.default,
     fmt: FmtArg = Fmt.table,
 ) -> None:
-    """Flash, RAM, arena, stack, instructions (total, per layer), energy; outputs checked."""
+    """Flash, RAM, arena, stack, instructions (total, per layer), energy; outputs checked.
+
+    Example: edgeslim deploy measure model_int8.onnx --dataset digits --target cortex-m4 --simd
+    """
     from edgeslim.api import deploy
 
     graph = deploy.load_model(model)
     x = _inputs(data, dataset, samples, seed)
+    if deploy.is_tflite(model):  # frames -> frames + streaming state; TFLite's rounding
+        x, rounding = deploy.tflite_inputs(model, x), RoundingOpt.double
+    qopts = deploy.default_qoptions(target, simd, rounding.value)
     with tempfile.TemporaryDirectory(prefix="edgeslim-deploy-") as tmp:
-        report = deploy.measure_deploy(graph, x, target, tmp, plan=plan.value)
+        report = deploy.measure_deploy(
+            graph, x, target, tmp, plan=plan.value, qopts=qopts, layout=layout.value
+        )
     if not report.exact:
         raise EdgeslimError(
             f"generated C differs from the reference on {target}: error {report.max_error:.3g}"
@@ -151,4 +236,7 @@ def measure(
         out["run_id"] = _store(store, model, report)
     rows = [(m.key, f"{m.value:.6g} {m.unit} ({m.provenance.value})") for m in report.metrics]
     rows.append(("outputs", f"match reference (error {report.max_error:.2e})"))
+    if report.options.get("int8"):
+        rows.append(("int8", _int8_row(report.options)))
+    rows += [(f"layout {c['node']}", _choice_row(c)) for c in report.choices]
     _print(out, fmt, rows)

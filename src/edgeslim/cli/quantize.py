@@ -1,4 +1,4 @@
-"""``edgeslim quantize``: quantize a trained checkpoint (``apply``) and compare runs.
+"""``edgeslim quantize``: quantize a trained checkpoint or ONNX model (``apply``), compare runs.
 
 ``apply`` runs the pipeline with a quantization pass (the artifact it measures and stores is the
 quantized ONNX) and adds the guarantees against the float model; ``compare`` prints accuracy,
@@ -16,6 +16,7 @@ import yaml
 
 from edgeslim._core.errors import RecipeError
 from edgeslim._core.records import Metric
+from edgeslim.cli._options import ForceOpt, Format, FormatOpt, OutOpt, StoreOpt
 
 app = typer.Typer(
     help="Quantize models (int8 PTQ, dynamic, float16, int4/int2, QAT, binary, mixed).",
@@ -88,7 +89,13 @@ def _print(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
 
 @app.command()
 def apply(
-    model: Annotated[Path, typer.Argument(help="Float checkpoint (.pt from 'edgeslim train').")],
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="Float checkpoint (.pt from 'edgeslim train') or float ONNX model (raw "
+            "inputs; post-training methods ptq, ptq-w4, dynamic, fp16, int4, int2 only)."
+        ),
+    ],
     data: Annotated[str, typer.Option("--data", "-d", help="Dataset name or .npz/.csv file.")],
     method: Annotated[
         str, typer.Option("--method", help="ptq, ptq-w4, dynamic, fp16, int4, int2, qat, ...")
@@ -111,7 +118,10 @@ def apply(
     """Quantize MODEL, export the quantized ONNX, measure it and store the numbers.
 
     Example: edgeslim quantize apply out/digits-cnn/model.pt --data digits --method ptq
-    --set calibrator=mse
+    --set calibrator=mse --set equalize=true --set bias_correction=true
+
+    An ONNX model works too (post-training methods):
+    edgeslim quantize apply out/digits-cnn/model.onnx --data digits --method dynamic
     """
     from edgeslim.api.quantize import QuantizeRequest, quantize
 
@@ -149,3 +159,50 @@ def compare(
         rec = db.get_run(int(r) if r.isdigit() else r)
         named.append((rec.name, tuple(rec.metrics)))
     _print(_rows(named), fmt, "quantization comparison")
+
+
+@app.command("int-rnn")
+def int_rnn(
+    model: Annotated[Path, typer.Argument(help="Float GRU/LSTM checkpoint (.pt) or ONNX model.")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Dataset name or .npz/.csv file.")],
+    state_bits: Annotated[int, typer.Option(help="Hidden state: 16 (int16) or 8 (int8).")] = 16,
+    calibrator: Annotated[
+        str, typer.Option(help="Range of the cell input: percentile or minmax.")
+    ] = "percentile",
+    float_head: Annotated[
+        bool, typer.Option("--float-head", help="Keep the other layers float (default int8).")
+    ] = False,
+    name: Annotated[str | None, typer.Option(help="Run name.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    store: StoreOpt = "",
+    out: OutOpt = Path("edgeslim-out"),
+    fmt: FormatOpt = Format.table,
+    force: ForceOpt = False,
+) -> None:
+    """Export MODEL with integer GRU/LSTM cells and compare it with the float model.
+
+    The cells get int8 weights, int16 or int8 state and fixed-point gates; the exported model
+    runs on edgeslim's interpreter (onnxruntime has no integer recurrent cell).
+
+    Example: edgeslim quantize int-rnn out/bm-gru/model.pt --data basic-motions --state-bits 8
+    """
+    from edgeslim.api.quantize_rnn import IntegerRnnRequest, integer_rnn
+
+    request = IntegerRnnRequest(
+        model=model,
+        data=data,
+        state_bits=state_bits,
+        calibrator=calibrator,
+        int8_rest=not float_head,
+        name=name,
+        seed=seed,
+    )
+    result = integer_rnn(request, store=_store(store), out_dir=out, force=force)
+    rows = _rows([(result.name, result.metrics)])
+    interp_acc = _find(result.metrics, "accuracy", "interp")
+    rows[0]["accuracy"] = None if interp_acc is None else interp_acc.value
+    rows[0].pop("ort p50 (s)", None)
+    rows[0].pop("bound", None)
+    _print(rows, str(fmt), f"integer recurrent cells, int{state_bits} state")
+    if fmt != Format.json:
+        typer.echo(f"onnx: {result.artifacts['onnx']}")

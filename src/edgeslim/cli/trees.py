@@ -37,6 +37,7 @@ class Fmt(enum.StrEnum):
 class LayoutOpt(enum.StrEnum):
     ifelse = "ifelse"
     array = "array"
+    packed = "packed"
     auto = "auto"
 
 
@@ -56,7 +57,12 @@ TargetArg = Annotated[
     ),
 ]
 LayoutArg = Annotated[
-    LayoutOpt, typer.Option("--layout", help="ifelse, array, or auto (picked by measurement)")
+    LayoutOpt,
+    typer.Option(
+        "--layout",
+        help="ifelse (fastest), array, packed (smallest; needs --quantize), or auto "
+        "(picked by measurement)",
+    ),
 ]
 QuantArg = Annotated[
     QuantOpt,
@@ -67,7 +73,25 @@ QuantArg = Annotated[
 LeafArg = Annotated[
     int,
     typer.Option(
-        "--leaf-bits", help="Integer leaves: 0 (float), 8, 16 or 32; error bound reported"
+        "--leaf-bits",
+        help="Integer leaves: 0 (float) or 2 .. 32 bits; error bound reported (13: probability "
+        "leaves fit 12-bit add immediates, the fastest if-else code on Cortex-M)",
+    ),
+]
+
+
+InlineArg = Annotated[
+    bool,
+    typer.Option(
+        "--inline-leaves/--table-leaves",
+        help="ifelse with --leaf-bits: leaves add constants in place (faster) or index a table "
+        "(smaller)",
+    ),
+]
+PreloadArg = Annotated[
+    bool,
+    typer.Option(
+        "--preload/--no-preload", help="ifelse: read each feature once per sample into a local"
     ),
 ]
 
@@ -199,7 +223,14 @@ def _config(quantize: QuantOpt, leaf_bits: int, merge: bool, batch: bool) -> Any
 
 
 def _options(
-    name: str, layout: LayoutOpt, target: Any, compare: str, accumulate: str, hot_first: bool
+    name: str,
+    layout: LayoutOpt,
+    target: Any,
+    compare: str,
+    accumulate: str,
+    hot_first: bool,
+    inline_leaves: bool = True,
+    preload: bool = True,
 ) -> Any:
     from edgeslim.codegen.trees import Compare, CTreeOptions, Layout
 
@@ -209,7 +240,13 @@ def _options(
         raise EdgeslimError(f"--compare must be float, int or auto; got {compare!r}")
     lay = Layout.IFELSE if layout is LayoutOpt.auto else Layout(layout.value)
     return CTreeOptions(
-        name=name, layout=lay, accumulate=acc, compare=Compare(cmp), hot_first=hot_first
+        name=name,
+        layout=lay,
+        accumulate=acc,
+        compare=Compare(cmp),
+        hot_first=hot_first,
+        inline_leaves=inline_leaves,
+        preload=preload,
     )
 
 
@@ -240,6 +277,8 @@ def export(
         str, typer.Option("--accumulate", help="float, double or auto")
     ] = "auto",
     hot_first: Annotated[bool, typer.Option("--hot-first/--no-hot-first")] = True,
+    inline_leaves: InlineArg = True,
+    preload: PreloadArg = True,
     merge: Annotated[bool, typer.Option("--merge/--no-merge")] = True,
     batch: Annotated[
         bool, typer.Option("--batch/--no-batch", help="Also emit <name>_raw_batch")
@@ -247,13 +286,18 @@ def export(
     fmt: FormatArg = Fmt.table,
     force: ForceArg = False,
 ) -> None:
-    """Write a C99 library (<name>.h, <name>.c) and <name>.report.json."""
+    """Write a C99 library (<name>.h, <name>.c) and <name>.report.json.
+
+    Example (fastest exact code for a Cortex-M4, then the smallest):
+    edgeslim trees export rf.npz --target cortex-m4 --quantize int16 --leaf-bits 13 -o rf-c
+    edgeslim trees export rf.npz --layout packed --quantize int16 --leaf-bits 16 -o rf-small
+    """
     from edgeslim.codegen.trees import pipeline
     from edgeslim.targets import load_target
 
     tgt = load_target(target)
     b = _load(bundle)
-    opts = _options(name, layout, tgt, compare, accumulate, hot_first)
+    opts = _options(name, layout, tgt, compare, accumulate, hot_first, inline_leaves, preload)
     if (out / f"{opts.c_name}.c").exists() and not force:
         raise ExportError(
             f"{out / (opts.c_name + '.c')} already exists; pass --force to overwrite"
@@ -297,6 +341,8 @@ def measure(
     compare: Annotated[str, typer.Option("--compare")] = "auto",
     accumulate: Annotated[str, typer.Option("--accumulate")] = "auto",
     hot_first: Annotated[bool, typer.Option("--hot-first/--no-hot-first")] = True,
+    inline_leaves: InlineArg = True,
+    preload: PreloadArg = True,
     data: Annotated[Path | None, typer.Option("--data", help="Test data .npz")] = None,
     mcu_samples: Annotated[int, typer.Option("--mcu-samples")] = 300,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Result JSON")] = None,
@@ -322,12 +368,23 @@ def measure(
         b.ensemble, _config(quantize, leaf_bits, True, False), b.get("x_train")
     )
     ref = _test_reference(b, data)
-    layouts = ["ifelse", "array"] if layout is LayoutOpt.auto else [layout.value]
+    layouts = [layout.value]
+    if layout is LayoutOpt.auto:
+        layouts = ["ifelse", "array"] + (["packed"] if prep.features is not None else [])
     results: dict[str, Any] = {"bundle": str(bundle), "prepare": prep.report, "runs": {}}
     rows: list[tuple[str, str]] = []
     measured: dict[str, Any] = {}
     for lay in layouts:
-        opts = _options("model", LayoutOpt(lay), targets[-1], compare, accumulate, hot_first)
+        opts = _options(
+            "model",
+            LayoutOpt(lay),
+            targets[-1],
+            compare,
+            accumulate,
+            hot_first,
+            inline_leaves,
+            preload,
+        )
         art = pipeline.render(prep, opts)
         for tname, m in pipeline.measure(art, ref, targets, mcu_samples).items():
             measured[f"{lay}/{tname}"] = m

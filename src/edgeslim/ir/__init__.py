@@ -17,6 +17,8 @@ Bringing models in (torch imported lazily, see :mod:`edgeslim.ir._torch`)::
 
     export_torch(module, (1, 8, 8), "m.onnx")           # torch.nn.Module -> ONNX file
     import_model("m.onnx")                               # checked ONNX -> verified Graph
+    import_model("kws.tflite")                           # TFLite flatbuffer (float or int8)
+    Stream(graph)(x)                                     # one call of a streaming model
     import_model("m.pt", input_shape=(1, 8, 8))          # TorchScript (or a Module) -> Graph
     import_model(module, input_shape=(13,), onnx_path="m.onnx")  # also keeps the ONNX file
 """
@@ -27,6 +29,8 @@ import os
 
 from edgeslim.ir._dtypes import UNKNOWN_DTYPE
 from edgeslim.ir._onnx import from_onnx, load_onnx_model, to_onnx, untyped_tensors
+from edgeslim.ir._stream import Stream, state_vars
+from edgeslim.ir._tflite import from_tflite, is_tflite, load_tflite
 from edgeslim.ir._torch import export_torch, import_model
 from edgeslim.ir._verify import verify
 from edgeslim.ir.graph import Graph, Node, QuantParams, TensorInfo
@@ -34,7 +38,9 @@ from edgeslim.ir.interp import check_supported
 
 
 def load_graph(path: str | os.PathLike[str]) -> Graph:
-    """Read an ONNX file into a verified :class:`Graph` (``from_onnx`` then ``verify``)."""
+    """Read an ONNX file (or a ``.tflite`` flatbuffer) into a verified :class:`Graph`."""
+    if os.path.isfile(path) and is_tflite(path):
+        return load_tflite(path)
     graph = from_onnx(path)
     verify(graph)
     return graph
@@ -45,13 +51,17 @@ __all__ = [
     "Graph",
     "Node",
     "QuantParams",
+    "Stream",
     "TensorInfo",
     "check_supported",
     "export_torch",
     "from_onnx",
+    "from_tflite",
     "import_model",
     "load_graph",
     "load_onnx_model",
+    "load_tflite",
+    "state_vars",
     "to_onnx",
     "untyped_tensors",
     "verify",

@@ -35,6 +35,7 @@ import onnx
 from edgeslim._core.errors import ExportError, ModelError, UnsupportedOpError
 from edgeslim._core.io import atomic_write, ensure_writable
 from edgeslim.ir._onnx import from_onnx, load_onnx_model
+from edgeslim.ir._tflite import is_tflite, load_tflite
 from edgeslim.ir._verify import verify
 from edgeslim.ir.graph import Graph
 
@@ -148,12 +149,15 @@ def import_model(
     opset: int = 17,
     force: bool = False,
 ) -> Graph:
-    """Import an ONNX file, a TorchScript archive or a torch module as a verified Graph."""
+    """Import an ONNX file, a TFLite flatbuffer, a TorchScript archive or a torch module as a
+    verified Graph."""
     if not isinstance(source, str | os.PathLike):
         return _from_torch(source, "the torch model", input_shape, onnx_path, opset, force)
     path = Path(source)
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist")
+    if is_tflite(path):  # a TFLite flatbuffer, read directly (edgeslim.ir._tflite)
+        return load_tflite(path)
     if zipfile.is_zipfile(path):  # TorchScript (and torch.save) archives are zip files
         module = _load_torchscript(path)
         return _from_torch(module, str(path), input_shape, onnx_path, opset, force)

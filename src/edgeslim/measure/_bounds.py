@@ -14,6 +14,13 @@ an elementwise error ``err`` that bounds ``|quantized - float|`` (interval arith
   averaging pools are linear with positive weights; Sigmoid and Tanh are monotone with
   Lipschitz constants 1/4 and 1; Add/Sub add errors; Mul/Div by constants scale them.
 
+These interval rules are the ``"interval"`` method. They are loose once activations are
+quantized: ``|W'| err`` adds the rounding errors of every input channel with the same sign,
+layer after layer. The default ``"best"`` also runs affine arithmetic (zonotopes,
+:mod:`._bounds_affine`: ``W' e`` keeps the signs, and ``(W' - W) f`` stays correlated with the
+float value), plain and tightened tensor by tensor with the intervals, and returns per output
+element the smallest of the bounds (each is sound).
+
 Constants (initializers, and nodes whose inputs are all constants, such as a weight's
 DequantizeLinear or Cast) carry both values: the quantized path's value is computed, and the
 float value is the reference's tensor of the same name (edgeslim's rewrites keep the float
@@ -42,6 +49,7 @@ _MONOTONE: tuple[str, ...] = ("Relu", "MaxPool", "GlobalMaxPool", "Flatten", "Re
 _MONOTONE += ("Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "AveragePool")
 _MONOTONE += ("GlobalAveragePool", "Slice", "Gather", "Pad")  # Pad: zero constant only
 _LIPSCHITZ = {"Sigmoid": 0.25, "Tanh": 1.0, "Relu": 1.0}
+AFFINE_MAX_ELEMENTS = 16384  # "best" skips zonotopes for graphs with larger activations
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,13 +181,13 @@ def _linear(node: Node, x: _S, w: _S, b: _S | None, opset: int) -> _S:
 
 def _dequantize(node: Node, codes: _Codes, opset: int) -> _S:
     """Rounding and clipping error of DQ(Q(v)) for v in [lo - err, hi + err]."""
-    from edgeslim.ir.interp._quant import _broadcast, _out_dtype
+    from edgeslim.ir.interp._quant import _broadcast, _out_dtype, qrange
 
     src = codes.src
-    info = np.iinfo(_out_dtype(node, codes.zero_point))
+    qmin, qmax = qrange(_out_dtype(node, codes.zero_point))
     s = _broadcast(node, codes.scale.astype(np.float64), src.lo)
     z = _broadcast(node, codes.zero_point.astype(np.float64), src.lo)
-    top, bottom = s * (info.max - z), s * (info.min - z)
+    top, bottom = s * (qmax - z), s * (qmin - z)
     e_q = np.maximum(s / 2.0, np.maximum(src.hi + src.err - top, bottom - (src.lo - src.err)))
     return _S(src.lo, src.hi, src.err + e_q)
 
@@ -252,13 +260,20 @@ def quantization_error_bound(
     input_hi: np.ndarray,
     *,
     slack: float = 1e-4,
+    method: str = "best",
 ) -> DeviationBound:
     """Bound ``|quantized(x) - reference(x)|`` per output element for all ``x`` in the box.
 
     ``reference`` is the float graph (or its initializers by name); ``input_lo``/``input_hi``
     are one sample's bounds (shape of one sample, or broadcastable to it), raw inputs as the
-    artifact takes them. See the module docstring for the rules.
+    artifact takes them. ``method`` is ``"interval"`` (the rules of the module docstring),
+    ``"affine"`` (zonotopes, :mod:`._bounds_affine`) or ``"best"`` (intervals, zonotopes, and
+    zonotopes tightened by the intervals tensor by tensor; per output element the smallest
+    bound, sound since each is; where the affine rules lack an op or need too many symbols,
+    the interval bound alone; also for activations over ``AFFINE_MAX_ELEMENTS`` elements).
     """
+    if method not in ("best", "interval", "affine"):
+        raise DataError(f"method must be 'best', 'interval' or 'affine'; got {method!r}")
     ref = reference.initializers if isinstance(reference, Graph) else reference
     info = quantized.inputs[0]
     shape = tuple(1 if d is None else d for d in info.shape)
@@ -266,6 +281,52 @@ def quantization_error_bound(
     hi = np.broadcast_to(np.asarray(input_hi, np.float64), shape[1:])[None].astype(np.float32)
     if np.any(lo > hi):
         raise DataError("input_lo must be <= input_hi everywhere")
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    env: dict[str, Any] = {}
+    if method in ("best", "interval"):
+        env = _interval_env(quantized, ref, lo, hi)
+        found.append(_interval_error(quantized, env))
+    if method in ("best", "affine"):
+        from edgeslim.measure._bounds_affine import affine_error
+
+        sizes = [x.lo.size for x in env.values() if isinstance(x, _S) and not x.const]
+        runs: list[Mapping[str, Any]] = [{}] + ([env] if method == "best" else [])
+        if method == "best" and max(sizes, default=0) > AFFINE_MAX_ELEMENTS:
+            runs = []  # zonotopes would cost too much: the interval bound alone
+        for intervals in runs:  # plain zonotopes, then their reduced product with intervals
+            try:
+                found.append(affine_error(quantized, ref, lo, hi, intervals))
+            except UnsupportedOpError:
+                if method == "affine":
+                    raise
+                break
+    err = np.minimum.reduce([f[0] for f in found])
+    lo_max = np.maximum.reduce([f[1] for f in found])  # intersection of the output ranges
+    hi_min = np.minimum.reduce([f[2] for f in found])
+    out_lo, out_hi = np.minimum(lo_max, hi_min), np.maximum(lo_max, hi_min)  # float rounding
+    mag = np.maximum(np.abs(out_lo), np.abs(out_hi))
+    bound = err * (1.0 + slack) + 1e-5 * (1.0 + mag)
+    return DeviationBound(
+        tuple(float(v) for v in bound.ravel()),
+        tuple(float(v) for v in out_lo.ravel()),
+        tuple(float(v) for v in out_hi.ravel()),
+    )
+
+
+def _interval_error(
+    quantized: Graph, env: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    out = env[quantized.outputs[0].name]
+    if not isinstance(out, _S):
+        raise UnsupportedOpError("QuantizeLinear", quantized.outputs[0].name, f"{_WHERE} (output)")
+    return np.asarray(out.err, np.float64), np.asarray(out.lo), np.asarray(out.hi)
+
+
+def _interval_env(
+    quantized: Graph, ref: Mapping[str, np.ndarray], lo: np.ndarray, hi: np.ndarray
+) -> dict[str, Any]:
+    """Every tensor's interval value (``_S``, or ``_Codes`` after a QuantizeLinear)."""
+    info = quantized.inputs[0]
     env: dict[str, Any] = {info.name: _S(lo, hi, np.zeros(lo.shape))}
     for name, value in quantized.initializers.items():
         env[name] = _const(value, ref.get(name))
@@ -275,13 +336,4 @@ def quantization_error_bound(
             _constant_node(node, env, ref, quantized.opset)
         else:
             _step(node, env, quantized.opset)
-    out = env[quantized.outputs[0].name]
-    if not isinstance(out, _S):
-        raise UnsupportedOpError("QuantizeLinear", quantized.outputs[0].name, f"{_WHERE} (output)")
-    mag = np.maximum(np.abs(out.lo), np.abs(out.hi))
-    bound = out.err * (1.0 + slack) + 1e-5 * (1.0 + mag)
-    return DeviationBound(
-        tuple(float(v) for v in bound.ravel()),
-        tuple(float(v) for v in out.lo.ravel()),
-        tuple(float(v) for v in out.hi.ravel()),
-    )
+    return env

@@ -112,6 +112,14 @@ _MACS: dict[str, Callable[[Graph, Node, int], int]] = {
     "GRU": _recurrent_macs,
     "LSTM": _recurrent_macs,
     "RNN": _recurrent_macs,
+    # TFLite ops (NHWC, edgeslim.ir._tflite): weights [O, KH, KW, I], depthwise [1, KH, KW, O]
+    "tflite.Conv2D": lambda g, n, b: _conv_macs(g, n, b, 1),
+    "tflite.DepthwiseConv2D": lambda g, n, b: (
+        math.prod(shape_of(g, n.outputs[0], b)) * math.prod(shape_of(g, n.inputs[1], b)[1:3])
+    ),
+    "tflite.FullyConnected": lambda g, n, b: (
+        math.prod(shape_of(g, n.outputs[0], b)) * shape_of(g, n.inputs[1], b)[1]
+    ),
 }
 MAC_OPS = frozenset(_MACS)
 

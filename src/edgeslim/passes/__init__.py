@@ -31,5 +31,6 @@ def apply(name: str, model: Any, params: dict[str, Any], ctx: PassContext) -> Pa
 
 
 __all__ = ["PASSES", "Pass", "PassContext", "PassResult", "apply", "create"]
+from edgeslim.passes import compress as _compress  # noqa: E402,F401  (registers compression passes)
 from edgeslim.passes import prune as _prune  # noqa: E402,F401  (registers the pruning passes)
 from edgeslim.passes import quantize as _quantize  # noqa: E402,F401  (registers quantization passes)

@@ -64,8 +64,8 @@ def _round_rows(v: np.ndarray) -> np.ndarray:
 
 def quantize_leaves(ens: TreeEnsemble, bits: int = 16) -> tuple[TreeEnsemble, LeafQuantization]:
     """Integer leaves (stored as float64 integers in the returned IR) and their bound."""
-    if bits not in (8, 16, 32):
-        raise ExportError(f"leaf quantization bits must be 8, 16 or 32; got {bits}")
+    if not 2 <= bits <= 32:
+        raise ExportError(f"leaf quantization bits must be 2 .. 32; got {bits}")
     if not ens.trees:
         raise ExportError("cannot quantize the leaves of an empty ensemble")
     leaf_max = [float(np.abs(t.value[t.is_leaf]).max()) for t in ens.trees]

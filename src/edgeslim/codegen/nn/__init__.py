@@ -1,4 +1,4 @@
-"""C99 code generation for neural-network graphs (float32 first; int8 QDQ planned).
+"""C99 code generation for neural-network graphs: float32, and int8 for QDQ graphs.
 
 ::
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 from edgeslim.codegen.nn._lower import VIEW_OPS, lower
 from edgeslim.codegen.nn._ops import LOWER
 from edgeslim.codegen.nn._program import Program, Step, Value
+from edgeslim.codegen.nn._qlower import QOptions
 from edgeslim.codegen.nn._render import RenderOptions, context, render
 
 
@@ -24,6 +25,7 @@ def supported_ops() -> list[str]:
 
 __all__ = [
     "Program",
+    "QOptions",
     "RenderOptions",
     "Step",
     "Value",

@@ -16,6 +16,7 @@ import numpy as np
 from edgeslim._core.errors import ExportError, UnsupportedOpError
 from edgeslim.codegen.nn._ops import LOWER, Ctx
 from edgeslim.codegen.nn._program import CTYPES, Program, Step, Value
+from edgeslim.codegen.nn._qlower import ROUNDINGS, QOptions, QState
 from edgeslim.codegen.planner import Buffer, plan_memory
 from edgeslim.ir.graph import Graph, Node
 from edgeslim.ir.interp import OPS
@@ -77,7 +78,7 @@ def _activation(state: _State, name: str, buffer: str | None = None) -> Value:
     return v
 
 
-def _lower_nodes(graph: Graph, state: _State) -> None:
+def _lower_nodes(graph: Graph, state: _State, qopts: QOptions) -> QState:
     ctx = Ctx(graph, state.env, state.const, state.values, state.steps)
     consumers: dict[str, int] = {}
     for node in graph.nodes:
@@ -86,9 +87,13 @@ def _lower_nodes(graph: Graph, state: _State) -> None:
     for info in graph.outputs:
         consumers[info.name] = consumers.get(info.name, 0) + 1
     ctx.consumers = consumers
+    q = QState(ctx, graph, qopts, lambda name: _activation(state, name))
     for node in graph.nodes:
-        if all(not t or t in state.const for t in node.outputs):
+        if node.name in q.done or all(not t or t in state.const for t in node.outputs):
             continue
+        if q.handle(node):
+            continue
+        q.materialize([t for t in node.inputs if t])
         if node.op in VIEW_OPS:
             src = state.values[node.inputs[0]]
             shape = tuple(int(d) for d in state.env[node.outputs[0]].shape)
@@ -102,7 +107,9 @@ def _lower_nodes(graph: Graph, state: _State) -> None:
             if out:
                 _activation(state, out)
         LOWER[node.op](ctx, node)
+    q.materialize([t.name for t in graph.outputs])
     ctx.finish()
+    return q
 
 
 def _lifetimes(
@@ -134,13 +141,22 @@ def _lifetimes(
     return [Buffer(b, sizes[b], f, last, 16, inplace.get(b)) for b, (f, last) in life.items()]
 
 
-def lower(graph: Graph, plan_method: str = "auto") -> Program:
-    """Lower ``graph`` (batch 1) to kernel steps over an arena planned by ``plan_method``."""
+def lower(graph: Graph, plan_method: str = "auto", qopts: QOptions | None = None) -> Program:
+    """Lower ``graph`` (batch 1) to kernel steps over an arena planned by ``plan_method``.
+
+    QDQ graphs get int8 kernels where :mod:`edgeslim.codegen.nn._qlower` recognizes a pattern;
+    ``qopts`` picks their requantization rounding, the SIMD variant and per-layer algorithms.
+    """
+    qopts = qopts or QOptions()
+    if qopts.rounding not in ROUNDINGS:
+        raise ExportError(
+            f"rounding must be one of {', '.join(ROUNDINGS)}; got {qopts.rounding!r}"
+        )
     state = _fold(graph)
     inputs = [t.name for t in graph.inputs if t.name not in graph.initializers]
     for name in inputs:
         _activation(state, name)
-    _lower_nodes(graph, state)
+    q = _lower_nodes(graph, state, qopts)
     outputs = [t.name for t in graph.outputs]
     for name in outputs:
         if name in state.const or name not in state.values:
@@ -158,4 +174,5 @@ def lower(graph: Graph, plan_method: str = "auto") -> Program:
         outputs=tuple(outputs),
         plan=plan,
         buffer_bytes={b.name: b.size for b in buffers},
+        qopts=qopts if q.int8_steps else None,
     )

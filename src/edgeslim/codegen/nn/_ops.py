@@ -135,6 +135,7 @@ def conv(ctx: Ctx, node: Node) -> None:
         oh=ys[2],
         ow=ys[3],
         groups=groups,
+        loop="taps" if groups > 1 or k[0] == 1 or k[1] == 1 else "direct",
         has_bias=bool(bias),
         act=ACT_NONE,
         lo=float("-inf"),

@@ -75,6 +75,23 @@ class Program:
     outputs: tuple[str, ...]
     plan: Plan
     buffer_bytes: Mapping[str, int]
+    qopts: Any = None  # QOptions of the int8 kernels; None when the program has none
+
+    @property
+    def int8(self) -> bool:
+        """Whether any step runs an int8 kernel."""
+        return self.qopts is not None
+
+    @property
+    def exact(self) -> bool:
+        """int8 programs whose float steps are all exact IEEE operations (elementwise, copies)
+        must match the reference bit for bit; float reductions and transcendental functions
+        (float conv, dense, RNN cells, softmax) only within a tolerance."""
+        inexact = {"conv2d", "dense", "gru", "lstm", "softmax", "sigmoid", "tanh", "gpool"}
+        return self.int8 and not any(
+            s.kernel in inexact or (s.kernel == "pool2d" and not s.params["is_max"])
+            for s in self.steps
+        )
 
     @property
     def arena_bytes(self) -> int:

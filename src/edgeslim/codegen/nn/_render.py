@@ -157,6 +157,50 @@ class _Builder:
             )
         s["segs"] = segs
 
+    def _qconv(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        p = step.params
+        s["w"], s["b"], s["m0"], s["sh"] = ins[1:5]
+        s["col"] = self.ptr(step.outputs[1]) if len(step.outputs) > 1 else "NULL"
+        keys: tuple[str, ...] = ("cin", "h", "w", "cout", "kh", "kw", "sh", "sw", "dh", "dw")
+        keys += ("pt", "pl", "oh", "ow", "groups", "kdim", "zx", "zy", "lo", "hi")
+        s["pname"] = self.record("es_qconv_t", step, [str(int(p[k])) for k in keys])
+
+    def _qdense(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        p = step.params
+        s["w"], s["b"], s["m0"], s["sh"] = ins[1:5]
+        s["col"] = self.ptr(step.outputs[1]) if len(step.outputs) > 1 else "NULL"
+        keys = ("m", "n", "k", "zx", "zy", "lo", "hi")
+        s["pname"] = self.record("es_qdense_t", step, [str(int(p[k])) for k in keys])
+
+    def _qlut(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        s["lut"] = ins[1]
+
+    def _qrnn(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        p = step.params
+        s["rw"] = ins[1:10]
+        s["ry"], s["ryh"], s["ryc"] = (self.ptr(p[k]) for k in ("y", "yh", "yc"))
+        s["scratch"] = self.ptr(step.outputs[-1])
+        s["cols"] = self.ptr(step.outputs[-2])
+        keys = ("seq", "isz", "hid", "bits", "frac", "lstm", "zx")
+        s["pname"] = self.record("es_qrnn_t", step, [str(int(p[k])) for k in keys])
+
+    def _qgavg(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        s["terms"] = ins[1]
+
+    def _qbinary(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        p = step.params
+        s["a"], s["b"] = ins[0], ins[1]
+        fields = [str(p["n"]), str(p["op"]), str(int(p["relu"]))]
+        fields += [c_float(p[k]) for k in ("sa", "sb", "sy")]
+        fields += [str(p[k]) for k in ("za", "zb", "zy")]
+        s["pname"] = self.record("es_qbin_t", step, fields)
+
+    def _pool2d_i8(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        self._pool2d(s, step, ins)
+
+    def _copy_i8(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
+        self._copy(s, step, ins)
+
     def _gru(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
         self._rnn(s, step, ins)
 
@@ -197,6 +241,30 @@ def _used(program: Program) -> set[str]:
     used = {s.kernel for s in program.steps}
     if any(s.kernel == "copy" and s.params["fill"] is not None for s in program.steps):
         used.add("fill")
+    if any(s.kernel == "copy_i8" and s.params["fill"] is not None for s in program.steps):
+        used.add("fill_i8")
+    simd = program.qopts is not None and program.qopts.simd
+    if any(s.kernel == "conv2d" and s.params.get("loop") == "taps" for s in program.steps):
+        used.add("conv2d_taps")
+        if all(s.params.get("loop") == "taps" for s in program.steps if s.kernel == "conv2d"):
+            used.discard("conv2d")
+    for s in program.steps:
+        if s.kernel in ("qconv", "qdense"):
+            dw = s.kernel == "qconv" and s.params["depthwise"]
+            algo = s.params["algo"]
+            name = (
+                ("qdwconv_pad" if algo == "im2col" else "qdwconv") if dw else f"{s.kernel}_{algo}"
+            )
+            used |= {name, "requant", "sat8"}
+            if dw and algo == "im2col":
+                used |= {"simd_ops"} if simd else set()
+            elif algo == "im2col":
+                used |= {"im2col"} if s.kernel == "qconv" else set()
+                used |= {"simd_ops", "dot4", "store4"} if simd else {"dot4_rows", "store4"}
+    if "qrnn" in used and simd:
+        used |= {"simd_ops", "dot4"}
+    if used & {"quantize", "qbinary", "qgavg"}:
+        used |= {"quantf", "sat8"}
     return used
 
 
@@ -228,6 +296,8 @@ def context(program: Program, options: RenderOptions) -> dict[str, Any]:
         "arena_bytes": max(program.arena_bytes, ARENA_ALIGN),
         "arena_align": ARENA_ALIGN,
         "plan_method": program.plan.method,
+        "simd": program.qopts is not None and program.qopts.simd,
+        "rounding": program.qopts.rounding if program.qopts is not None else "",
         "macs": program.macs,
         "n_steps": len(steps),
         "input_size": xin.size,

@@ -2,7 +2,8 @@
 
 The template receives flat :class:`Line` records (no recursion in Jinja, any depth): ``if``
 opens a block testing one feature, ``else`` switches to the other child, ``end`` closes,
-``leaf`` returns a value (scalar trees) or a leaf-table row (vector trees).
+``leaf`` returns a value (scalar trees) or a leaf-table row (vector trees), or with inline
+leaves adds its constants to the accumulators in place (``adds``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Line(NamedTuple):
     negate: bool = False
     rhs: float = 0.0  # threshold (float, integer code or bit pattern)
     leaf: float = 0.0  # leaf value (scalar trees) or table row (vector trees)
+    adds: tuple[tuple[int, float], ...] = ()  # inline leaves: (accumulator, constant) pairs
 
 
 def condition(

@@ -13,7 +13,8 @@ from edgeslim.codegen._c import CWriter, RenderedFile
 from edgeslim.codegen.trees._array import build_array
 from edgeslim.codegen.trees._ifelse import tree_lines
 from edgeslim.codegen.trees._options import Compare, CTreeOptions, Layout
-from edgeslim.trees._ir import Objective, Transform, TreeEnsemble
+from edgeslim.codegen.trees._packed import PackedModel, build_packed
+from edgeslim.trees._ir import Objective, Transform, Tree, TreeEnsemble
 from edgeslim.trees._layout import leaf_table
 from edgeslim.trees._leafquant import LeafQuantization
 from edgeslim.trees._quantize import FeatureQuantization
@@ -49,7 +50,7 @@ class CArtifact:
 def _leaf_ctype(leaves: LeafQuantization | None, accumulate: str) -> str:
     if leaves is None:
         return accumulate
-    return {8: "int8_t", 16: "int16_t", 32: "int32_t"}[leaves.bits]
+    return next(f"int{b}_t" for b in (8, 16, 32) if leaves.bits <= b)
 
 
 def _quant_context(quant: FeatureQuantization) -> dict[str, object]:
@@ -66,7 +67,9 @@ def _quant_context(quant: FeatureQuantization) -> dict[str, object]:
                 "hi": c.hi,
             }
         )
-    return {"bits": quant.bits, "codes": codes}
+    keys = {(c["coding"], c["offset"], c["inv_step"], c["lo"], c["hi"]) for c in codes}
+    same_grid = len(keys) == 1 and codes[0]["coding"] != "rank"
+    return {"bits": quant.bits, "codes": codes, "same_grid": same_grid}
 
 
 def _compare_mode(options: CTreeOptions, features: FeatureQuantization | None) -> str:
@@ -93,8 +96,12 @@ def build_context(
     acc_ctype = "int32_t" if int_leaves else real
     input_ctype = f"int{features.bits}_t" if features is not None else "float"
     rows, maps = leaf_table(ens)
+    inline = options.layout is Layout.IFELSE and int_leaves and options.inline_leaves and not batch
     derived = _derived_last(ens, rows, int_leaves)
-    if derived is not None:
+    derived_lane = ens.n_outputs - 1
+    if derived is not None and inline:
+        derived_lane = _busiest_lane(ens)
+    elif derived is not None:
         rows = rows[:, :-1]
     classifier = ens.objective is Objective.CLASSIFICATION
     same_base = len(set(ens.base_score)) == 1
@@ -130,9 +137,16 @@ def build_context(
         "has_nan": mode == "float" and any(bool(t.nan_left.any()) for t in ens.trees),
         "derived_last": derived is not None,
         "derived_total": derived or 0,
+        "derived_lane": derived_lane,
+        "inline_leaves": inline,
+        "acc_sets": options.layout is Layout.IFELSE and not batch,
+        "preload": options.preload and mode != "bits" and not batch,
     }
     if options.layout is Layout.IFELSE:
-        ctx.update(_ifelse_context(ens, options, mode, acc_ctype, maps, rows))
+        skip = derived_lane if derived is not None else -1
+        ctx.update(_ifelse_context(ens, options, mode, acc_ctype, maps, rows, inline, skip))
+    elif options.layout is Layout.PACKED:
+        ctx.update(_packed_context(ens, mode, batch, maps, rows))
     else:
         ctx.update(_array_context(ens, options, mode, input_ctype, maps, rows))
     return ctx
@@ -151,6 +165,52 @@ def _derived_last(ens: TreeEnsemble, rows: np.ndarray, int_leaves: bool) -> int 
     return int(sums[0]) * ens.n_trees
 
 
+GROUP_SPLITS = 8192  # splits per C function of the single-sample if-else code
+
+
+def _groups(
+    trees: list[dict[str, object]], ens: TreeEnsemble, preload: bool
+) -> list[dict[str, object]]:
+    """Consecutive trees in functions of at most ``GROUP_SPLITS`` splits (at least one tree
+    each), with the features each function reads into locals: one huge function makes
+    gcc -O2 superlinearly slow (100 trees of depth 10, 41k splits, did not compile in 15
+    minutes), while each extra function costs the sample a call, the feature loads and the
+    accumulator stores (~40 instructions)."""
+    groups: list[dict[str, object]] = []
+    count = GROUP_SPLITS + 1
+    for t, tree in zip(trees, ens.trees, strict=True):
+        n = int((tree.feature >= 0).sum())
+        if count + n > GROUP_SPLITS:
+            groups.append({"trees": [], "features": set(), "splits": 0})
+            count = 0
+        groups[-1]["trees"].append(t)  # type: ignore[attr-defined]
+        groups[-1]["features"].update(int(f) for f in tree.feature[tree.feature >= 0])  # type: ignore[attr-defined]
+        count += n
+        groups[-1]["splits"] += n  # type: ignore[operator]
+    for g in groups:
+        g["preloaded"] = sorted(g.pop("features")) if preload else []  # type: ignore[call-overload]
+    return groups
+
+
+def _busiest_lane(ens: TreeEnsemble) -> int:
+    """The output lane most often non-zero at the leaves a sample reaches (weighted by cover):
+    the one to derive from the others, so inline leaves skip the most additions."""
+    weight = np.zeros(ens.n_outputs)
+    for t in ens.trees:
+        leaves = t.is_leaf
+        nz = (t.value[leaves] != 0).astype(np.float64)
+        weight[t.output : t.output + t.width] += (nz * t.cover[leaves][:, None]).sum(axis=0)
+    return int(np.argmax(weight))
+
+
+def _inline_adds(tree: Tree, row: np.ndarray, skip: int) -> tuple[tuple[int, float], ...]:
+    return tuple(
+        (tree.output + j, float(v))
+        for j, v in enumerate(row[: tree.width])
+        if v != 0 and tree.output + j != skip
+    )
+
+
 def _ifelse_context(
     ens: TreeEnsemble,
     options: CTreeOptions,
@@ -158,13 +218,23 @@ def _ifelse_context(
     acc_ctype: str,
     maps: list[dict[int, int]],
     rows: np.ndarray,
+    inline: bool,
+    skip: int,
 ) -> dict[str, object]:
     trees = []
     any_vector = False
     for i, (t, leaf_of) in enumerate(zip(ens.trees, maps, strict=True)):
-        vector = t.width > 1
+        vector = t.width > 1 and not inline
         any_vector |= vector
         index_ctype = "uint16_t" if len(rows) < 65536 else "uint32_t"
+        lines = tree_lines(t, mode, options.hot_first, leaf_of if t.width > 1 else None)
+        if inline:
+            lines = [
+                ln._replace(adds=_inline_adds(t, rows[int(ln.leaf)], skip))
+                if ln.kind == "leaf" and t.width > 1
+                else ln
+                for ln in lines
+            ]
         trees.append(
             {
                 "index": i,
@@ -172,12 +242,16 @@ def _ifelse_context(
                 "width": rows.shape[1] if vector else 1,
                 "n_leaves": t.n_leaves,
                 "vector": vector,
+                "scalar": t.width == 1,
                 "ret_ctype": index_ctype if vector else acc_ctype,
-                "lines": tree_lines(t, mode, options.hot_first, leaf_of if vector else None),
+                "lines": lines,
             }
         )
     return {
         "trees": trees,
+        # every feature a function uses: measured on rf30, keeping only the most-used ones in
+        # locals (as many as registers allow) costs more than letting the compiler spill
+        "groups": _groups(trees, ens, options.preload and mode != "bits"),
         "leaf_rows": rows.tolist() if any_vector else [],
         "leaf_width": rows.shape[1],
     }
@@ -202,6 +276,27 @@ def _array_context(
         "thr_ctype": "int32_t"
         if mode == "bits"
         else ("float" if mode == "float" else input_ctype),
+    }
+
+
+def _packed_context(
+    ens: TreeEnsemble,
+    mode: str,
+    batch: bool,
+    maps: list[dict[int, int]],
+    rows: np.ndarray,
+) -> dict[str, object]:
+    if mode != "int":
+        raise ExportError("layout packed needs integer feature codes (--quantize int16 or int8)")
+    if batch:
+        raise ExportError("layout packed has no batch entry point; use --layout array")
+    pk = build_packed(ens, maps, rows)
+    return {
+        "pk": pk,
+        "leaf_rows": pk.rows.tolist(),
+        "leaf_width": rows.shape[1],
+        "single_output_table": all(t.output == 0 and t.width == ens.n_outputs for t in ens.trees),
+        "outputs": [t.output for t in ens.trees],
     }
 
 
@@ -242,7 +337,17 @@ def render_trees_c(
         "leaf_rows": len(ctx["leaf_rows"]),  # type: ignore[arg-type]
         "compare": ctx["compare_mode"],
         "transform": ens.transform.value,
+        "inline_leaves": bool(ctx["inline_leaves"]),
+        "c_functions": len(ctx.get("groups", [])),  # type: ignore[arg-type]
     }
+    pk = ctx.get("pk")
+    if isinstance(pk, PackedModel):
+        info["packed"] = {
+            "threshold_bits": pk.threshold_bits,
+            "feature_bits": pk.feature_bits,
+            "payload_bits": pk.payload_bits,
+            "leaf_references": "per tree" if pk.local else "global",
+        }
     return CArtifact(
         name=name,
         files=files,

@@ -44,15 +44,15 @@ class ExportConfig:
     """Model-level choices (the C-level ones are in :class:`CTreeOptions`)."""
 
     feature_bits: int = 0  # 0: float features; 8 or 16: integer codes
-    leaf_bits: int = 0  # 0: float leaves; 8, 16 or 32: integer leaves
+    leaf_bits: int = 0  # 0: float leaves; 2 .. 32: integer leaves (|q| < 2**(bits-1))
     merge: bool = True  # exact merge of splits with identical children
     batch: bool = False
 
     def __post_init__(self) -> None:
         if self.feature_bits not in (0, 8, 16):
             raise ExportError(f"feature bits must be 0, 8 or 16; got {self.feature_bits}")
-        if self.leaf_bits not in (0, 8, 16, 32):
-            raise ExportError(f"leaf bits must be 0, 8, 16 or 32; got {self.leaf_bits}")
+        if self.leaf_bits != 0 and not 2 <= self.leaf_bits <= 32:
+            raise ExportError(f"leaf bits must be 0 or 2 .. 32; got {self.leaf_bits}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +122,8 @@ def _options_dict(options: CTreeOptions) -> dict[str, object]:
         "accumulate": options.accumulate,
         "compare": options.compare.value,
         "hot_first": options.hot_first,
+        "inline_leaves": options.inline_leaves,
+        "preload": options.preload,
     }
 
 
@@ -188,11 +190,18 @@ def choose_layout(
     mcu_samples: int = 200,
 ) -> tuple[Layout, dict[str, float]]:
     """``--layout auto``: the fastest layout (instructions on an MCU, ns on the host) whose
-    flash fits the target; ties go to the smaller."""
+    flash fits the target; ties go to the smaller. Packed is tried when the features are
+    integer codes and the model fits its 32-bit words."""
     scores: dict[str, float] = {}
     best: tuple[float, float, Layout] | None = None
-    for layout in (Layout.IFELSE, Layout.ARRAY):
-        art = render(prep, replace(options, layout=layout))
+    layouts = [Layout.IFELSE, Layout.ARRAY] + ([Layout.PACKED] if prep.features else [])
+    for layout in layouts:
+        try:
+            art = render(prep, replace(options, layout=layout))
+        except ExportError:
+            if layout is Layout.PACKED:  # the model does not fit 32-bit words
+                continue
+            raise
         m = measure(art, ref, [target], mcu_samples=mcu_samples)[target.name]
         speed = (
             m.value("instructions_per_sample")

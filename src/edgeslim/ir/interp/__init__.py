@@ -15,7 +15,16 @@ import numpy as np
 
 from edgeslim._core.errors import DataError, UnsupportedOpError
 from edgeslim.ir.graph import Graph, Node, TensorInfo
-from edgeslim.ir.interp import _math, _nn, _quant, _rnn, _shape  # noqa: F401  (registration)
+from edgeslim.ir.interp import (  # noqa: F401  (registration)
+    _intrnn,
+    _math,
+    _nn,
+    _qlinear,
+    _quant,
+    _rnn,
+    _shape,
+    _tflite_ops,
+)
 from edgeslim.ir.interp._registry import OPS, WHERE, Inputs, OpFn, Outputs
 
 OPS.freeze()

@@ -2,8 +2,9 @@
 
 ``q = saturate(round_half_even(x / scale) + zero_point)`` with the division in float32, and
 ``x = float32(q - zero_point) * scale``; per tensor (scalar scale) or per axis (1-D scale along
-``axis``), or blocked (``block_size``, opset 21). int8, uint8, int16, uint16 and int32
-(dequantize only) are supported.
+``axis``), or blocked (``block_size``, opset 21). int8, uint8, int16, uint16, int4, uint4
+(opset 21; numpy arrays of ``ml_dtypes``' int4/uint4, as ``onnx.numpy_helper`` reads them) and
+int32 (dequantize only) are supported.
 """
 
 from __future__ import annotations
@@ -14,7 +15,24 @@ from edgeslim.ir._dtypes import dtype_name
 from edgeslim.ir.graph import Node
 from edgeslim.ir.interp._registry import Inputs, Outputs, attr, need, opt, register, unsupported
 
-_QTYPES = ("int8", "uint8", "int16", "uint16", "int32")
+_QTYPES = ("int8", "uint8", "int16", "uint16", "int4", "uint4", "int32")
+
+
+def _sub_byte(name: str) -> np.dtype:
+    import ml_dtypes  # a dependency of onnx
+
+    return np.dtype(getattr(ml_dtypes, name))
+
+
+def qrange(dt: np.dtype) -> tuple[int, int]:
+    """(min, max) of an integer type, int4/uint4 included."""
+    if dt.name in ("int4", "uint4"):
+        import ml_dtypes
+
+        info = ml_dtypes.iinfo(dt)
+        return int(info.min), int(info.max)
+    i = np.iinfo(dt)
+    return int(i.min), int(i.max)
 
 
 def _broadcast(node: Node, p: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -36,7 +54,8 @@ def _out_dtype(node: Node, zp: np.ndarray | None) -> np.dtype:
     if zp is not None:
         dt = zp.dtype
     elif attr(node, "output_dtype", 0):
-        dt = np.dtype(dtype_name(int(attr(node, "output_dtype", 0))))
+        name = dtype_name(int(attr(node, "output_dtype", 0)))
+        dt = _sub_byte(name) if name in ("int4", "uint4") else np.dtype(name)
     else:
         dt = np.dtype(np.uint8)
     if dt.name not in _QTYPES[:-1]:
@@ -52,8 +71,8 @@ def quantize_linear(node: Node, xs: Inputs, opset: int) -> Outputs:
     q = np.rint(x.astype(np.float32) / s).astype(np.float64)
     if zp is not None:
         q = q + _broadcast(node, zp.astype(np.float64), x)
-    info = np.iinfo(dt)
-    return (np.clip(q, info.min, info.max).astype(dt),)
+    lo, hi = qrange(dt)
+    return (np.clip(q, lo, hi).astype(dt),)
 
 
 @register("DequantizeLinear")

@@ -58,6 +58,17 @@ class QuantPass(Pass):
     def p(self, key: str) -> Any:
         return self.params.get(key, self.PARAMS[key].default)
 
+    #: whether :meth:`quantize_onnx` works (post-training methods that need no training)
+    takes_onnx: ClassVar[bool] = False
+
+    def quantize_onnx(self, proto: Any, ctx: Any) -> tuple[Any, dict[str, Any]]:
+        """Quantize the float ONNX model ``proto`` (raw inputs) directly; return the quantized
+        ONNX and the pass record. Only post-training passes (``takes_onnx``) implement it."""
+        raise RecipeError(
+            f"pass {self.name!r} needs a trainable model (a checkpoint from 'edgeslim train'), "
+            "not an ONNX graph"
+        )
+
     def resolved(self) -> dict[str, Any]:
         """Every parameter with its value (defaults filled in), for the record."""
         return {k: self.p(k) for k in self.PARAMS}

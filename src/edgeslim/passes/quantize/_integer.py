@@ -119,6 +119,8 @@ def _float(v: Any) -> Any:
         return ((c.q - c.zero_point).astype(np.float32) * c.scale).astype(np.float32)
     if isinstance(v, _Acc):
         return (v.acc.astype(np.float64) * v.scale).astype(np.float32)
+    if isinstance(v, _Codes):  # a graph output that is codes (a QuantizeLinear output)
+        return v.q.astype(v.dtype)
     return v
 
 
@@ -179,15 +181,13 @@ def _step(node: Node, env: dict[str, Any], opset: int, rounding: str) -> None:
         env[out] = _quantize(node, xs[0], xs[1], xs[2], opset, rounding)
     elif node.op == "DequantizeLinear":
         src = xs[0]
+        zp = np.zeros((), np.int64) if len(xs) < 3 or xs[2] is None else xs[2].astype(np.int64)
+        # the node's own scale and zero point (equal to the producing Q's in edgeslim's QDQ
+        # graphs; an imported TFLite graph reinterprets packed codes with other ones)
         codes = (
-            src
+            _Codes(src.q, xs[1], zp, src.dtype)
             if isinstance(src, _Codes)
-            else _Codes(
-                src.astype(np.int64),
-                xs[1],
-                np.zeros((), np.int64) if len(xs) < 3 else xs[2].astype(np.int64),
-                src.dtype,
-            )
+            else _Codes(src.astype(np.int64), xs[1], zp, src.dtype)
         )
         scale = _axis_shape(node, codes.scale, codes.q.ndim)
         zp = _axis_shape(node, codes.zero_point, codes.q.ndim)

@@ -173,6 +173,9 @@ class EntropyObserver(_HistogramObserver):
         amax = float(v.max())
         if amax == 0.0:
             return 0.0, 0.0
+        # exact zeros (ReLU outputs, padding) are represented exactly at every threshold; in
+        # the histogram their spike would dominate the divergence and pull it far too low
+        v = v[v > 0]
         hist, edges = np.histogram(v, bins=_BINS, range=(0.0, amax))
         t = _kl_threshold(hist.astype(np.float64), self.levels)
         thr = float(edges[t])

@@ -44,6 +44,8 @@ class StaticConfig:
     weight_dtype: str = "int8"
     activation_dtype: str = "int8"
     quantize_output: bool = True
+    equalize: bool = False  # cross-layer equalization before calibration (see ._equalize)
+    bias_correction: bool = False  # empirical per-channel bias correction (see ._biascorr)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,15 +22,22 @@ class WeightOnly(QuantPass):
     name = "quantize.weight_only"
     PARAMS = MappingProxyType({"bits": one_of(4, 8, 2), "block": int_in(0, 0, 4096)})
 
-    def apply(self, model: Any, ctx: PassContext) -> PassResult:
-        module = float_module(model).eval()
+    takes_onnx = True
+
+    def quantize_onnx(
+        self, proto: onnx.ModelProto, ctx: PassContext
+    ) -> tuple[onnx.ModelProto, dict[str, Any]]:
         dtype = f"int{self.p('bits')}"
-        proto, record = quantize_weights(
-            float_onnx(module, ctx.dataset), dtype, block=self.p("block")
-        )
+        proto, record = quantize_weights(proto, dtype, block=self.p("block"))
         onnx.checker.check_model(proto)
-        out = quantized_model(module, proto, f"weight_only_{dtype}")
-        return PassResult(out, {"params": self.resolved(), "kind": out.kind, "weights": record})
+        return proto, {
+            "params": self.resolved(),
+            "kind": f"weight_only_{dtype}",
+            "weights": record,
+        }
+
+    def apply(self, model: Any, ctx: PassContext) -> PassResult:
+        return _apply(self, model, ctx)
 
 
 class Float16(QuantPass):
@@ -39,12 +46,17 @@ class Float16(QuantPass):
     name = "quantize.fp16"
     PARAMS = MappingProxyType({})
 
-    def apply(self, model: Any, ctx: PassContext) -> PassResult:
-        module = float_module(model).eval()
-        proto, record = to_float16(float_onnx(module, ctx.dataset))
+    takes_onnx = True
+
+    def quantize_onnx(
+        self, proto: onnx.ModelProto, ctx: PassContext
+    ) -> tuple[onnx.ModelProto, dict[str, Any]]:
+        proto, record = to_float16(proto)
         onnx.checker.check_model(proto)
-        out = quantized_model(module, proto, "float16")
-        return PassResult(out, {"params": {}, "kind": out.kind, "weights": record})
+        return proto, {"params": {}, "kind": "float16", "weights": record}
+
+    def apply(self, model: Any, ctx: PassContext) -> PassResult:
+        return _apply(self, model, ctx)
 
 
 class DynamicQuantize(QuantPass):
@@ -60,14 +72,24 @@ class DynamicQuantize(QuantPass):
     name = "quantize.dynamic"
     PARAMS = MappingProxyType({"per_channel": boolean(True), "ort_lstm": boolean(False)})
 
-    def apply(self, model: Any, ctx: PassContext) -> PassResult:
-        module = float_module(model).eval()
-        proto = dynamic_quantize(
-            float_onnx(module, ctx.dataset), self.p("per_channel"), self.p("ort_lstm")
-        )
+    takes_onnx = True
+
+    def quantize_onnx(
+        self, proto: onnx.ModelProto, ctx: PassContext
+    ) -> tuple[onnx.ModelProto, dict[str, Any]]:
+        proto = dynamic_quantize(proto, self.p("per_channel"), self.p("ort_lstm"))
         ops = sorted({n.op_type for n in proto.graph.node})
-        out = quantized_model(module, proto, "dynamic_int8")
-        return PassResult(out, {"params": self.resolved(), "kind": out.kind, "ops": ops})
+        return proto, {"params": self.resolved(), "kind": "dynamic_int8", "ops": ops}
+
+    def apply(self, model: Any, ctx: PassContext) -> PassResult:
+        return _apply(self, model, ctx)
+
+
+def _apply(p: QuantPass, model: Any, ctx: PassContext) -> PassResult:
+    """The float module's ONNX export, quantized by ``p.quantize_onnx``, behind the module."""
+    module = float_module(model).eval()
+    proto, record = p.quantize_onnx(float_onnx(module, ctx.dataset), ctx)
+    return PassResult(quantized_model(module, proto, record["kind"]), record)
 
 
 def dynamic_quantize(proto: onnx.ModelProto, per_channel: bool, ort_lstm: bool) -> onnx.ModelProto:

@@ -89,56 +89,88 @@ static float es_clampf(float v, float lo, float hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* direct convolution, NCHW, weights [cout][cin/groups][kh][kw] */
+/* direct convolution, NCHW, weights [cout][cin/groups][kh][kw]; the valid kernel rows and
+ * columns of each output pixel are found once, so the inner loops carry no bounds checks */
 static void es_conv2d_f32(const float *x, const float *wt, const float *bias, float *y,
                           const es_conv_t *p)
 {
     const int cin_g = p->cin / p->groups;
     const int cout_g = p->cout / p->groups;
+    const int kh = p->kh, kw = p->kw, dh = p->dh, dw = p->dw, h = p->h, w = p->w;
     int oc;
     for (oc = 0; oc < p->cout; ++oc) {
         const int g = oc / cout_g;
-        const float *wo = wt + (long)oc * cin_g * p->kh * p->kw;
+        const float *wo = wt + (long)oc * cin_g * kh * kw;
+        const float *xg = x + (long)g * cin_g * h * w;
+        float *yo = y + (long)oc * p->oh * p->ow;
+        const float b = bias ? bias[oc] : 0.0f;
         int oy;
         for (oy = 0; oy < p->oh; ++oy) {
-            int ox;
+            const int iy0 = oy * p->sh - p->pt;
+            int ky0 = 0, ky1 = kh, ox;
+            while (ky0 < ky1 && iy0 + ky0 * dh < 0) {
+                ++ky0;
+            }
+            while (ky1 > ky0 && iy0 + (ky1 - 1) * dh >= h) {
+                --ky1;
+            }
             for (ox = 0; ox < p->ow; ++ox) {
-                float acc = bias ? bias[oc] : 0.0f;
-                int ic;
+                const int ix0 = ox * p->sw - p->pl;
+                int kx0 = 0, kx1 = kw, ic;
+                float acc = b;
+                while (kx0 < kx1 && ix0 + kx0 * dw < 0) {
+                    ++kx0;
+                }
+                while (kx1 > kx0 && ix0 + (kx1 - 1) * dw >= w) {
+                    --kx1;
+                }
                 for (ic = 0; ic < cin_g; ++ic) {
-                    const float *xc = x + (long)(g * cin_g + ic) * p->h * p->w;
-                    const float *wc = wo + (long)ic * p->kh * p->kw;
+                    const float *xc = xg + (long)ic * h * w;
+                    const float *wc = wo + (long)ic * kh * kw;
                     int ky;
-                    for (ky = 0; ky < p->kh; ++ky) {
-                        const int iy = oy * p->sh - p->pt + ky * p->dh;
+                    for (ky = ky0; ky < ky1; ++ky) {
+                        const float *xr = xc + (long)(iy0 + ky * dh) * w + ix0;
+                        const float *wr = wc + ky * kw;
                         int kx;
-                        if (iy < 0 || iy >= p->h) {
-                            continue;
-                        }
-                        for (kx = 0; kx < p->kw; ++kx) {
-                            const int ix = ox * p->sw - p->pl + kx * p->dw;
-                            if (ix >= 0 && ix < p->w) {
-                                acc += xc[iy * p->w + ix] * wc[ky * p->kw + kx];
-                            }
+                        for (kx = kx0; kx < kx1; ++kx) {
+                            acc += xr[kx * dw] * wr[kx];
                         }
                     }
                 }
-                y[((long)oc * p->oh + oy) * p->ow + ox] = es_clampf(acc, p->lo, p->hi);
+                yo[oy * p->ow + ox] = es_clampf(acc, p->lo, p->hi);
             }
         }
     }
 }
 
-/* y[m][n] = sum_k x[m][k] * w[n][k] + b[n] */
+/* y[m][n] = sum_k x[m][k] * w[n][k] + b[n]; four rows of w per pass share the loads of x
+ * (each output still sums k in order) */
 static void es_dense_f32(const float *x, const float *wt, const float *bias, float *y, int m,
                          int n, int k, float lo, float hi)
 {
     int i;
     for (i = 0; i < m; ++i) {
-        int j;
-        for (j = 0; j < n; ++j) {
+        const float *xr = x + (long)i * k;
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            const float *w0 = wt + (long)j * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+            float a0 = bias ? bias[j] : 0.0f, a1 = bias ? bias[j + 1] : 0.0f;
+            float a2 = bias ? bias[j + 2] : 0.0f, a3 = bias ? bias[j + 3] : 0.0f;
+            int t;
+            for (t = 0; t < k; ++t) {
+                const float v = xr[t];
+                a0 += v * w0[t];
+                a1 += v * w1[t];
+                a2 += v * w2[t];
+                a3 += v * w3[t];
+            }
+            y[(long)i * n + j] = es_clampf(a0, lo, hi);
+            y[(long)i * n + j + 1] = es_clampf(a1, lo, hi);
+            y[(long)i * n + j + 2] = es_clampf(a2, lo, hi);
+            y[(long)i * n + j + 3] = es_clampf(a3, lo, hi);
+        }
+        for (; j < n; ++j) {
             const float *wr = wt + (long)j * k;
-            const float *xr = x + (long)i * k;
             float acc = bias ? bias[j] : 0.0f;
             int t;
             for (t = 0; t < k; ++t) {

@@ -86,16 +86,34 @@ static float es_clampf(float v, float lo, float hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* y[m][n] = sum_k x[m][k] * w[n][k] + b[n] */
+/* y[m][n] = sum_k x[m][k] * w[n][k] + b[n]; four rows of w per pass share the loads of x
+ * (each output still sums k in order) */
 static void es_dense_f32(const float *x, const float *wt, const float *bias, float *y, int m,
                          int n, int k, float lo, float hi)
 {
     int i;
     for (i = 0; i < m; ++i) {
-        int j;
-        for (j = 0; j < n; ++j) {
+        const float *xr = x + (long)i * k;
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            const float *w0 = wt + (long)j * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+            float a0 = bias ? bias[j] : 0.0f, a1 = bias ? bias[j + 1] : 0.0f;
+            float a2 = bias ? bias[j + 2] : 0.0f, a3 = bias ? bias[j + 3] : 0.0f;
+            int t;
+            for (t = 0; t < k; ++t) {
+                const float v = xr[t];
+                a0 += v * w0[t];
+                a1 += v * w1[t];
+                a2 += v * w2[t];
+                a3 += v * w3[t];
+            }
+            y[(long)i * n + j] = es_clampf(a0, lo, hi);
+            y[(long)i * n + j + 1] = es_clampf(a1, lo, hi);
+            y[(long)i * n + j + 2] = es_clampf(a2, lo, hi);
+            y[(long)i * n + j + 3] = es_clampf(a3, lo, hi);
+        }
+        for (; j < n; ++j) {
             const float *wr = wt + (long)j * k;
-            const float *xr = x + (long)i * k;
             float acc = bias ? bias[j] : 0.0f;
             int t;
             for (t = 0; t < k; ++t) {

@@ -5,12 +5,6 @@
 #include <math.h>
 #include <stddef.h>
 
-#if defined(__GNUC__)
-#define ES_TREE_INLINE static inline __attribute__((always_inline))
-#else
-#define ES_TREE_INLINE static inline
-#endif
-
 static void tiny_finish(const float *acc, float *raw);
 
 /* 5 distinct leaf rows (identical leaves merged) */

@@ -6,12 +6,6 @@
 #include <stddef.h>
 #include <string.h>
 
-#if defined(__GNUC__)
-#define ES_TREE_INLINE static inline __attribute__((always_inline))
-#else
-#define ES_TREE_INLINE static inline
-#endif
-
 static void tiny_finish(const float *acc, float *raw);
 
 static inline int32_t es_sbits(const float *p)
@@ -28,49 +22,35 @@ static inline uint32_t es_ubits(const float *p)
     return b;
 }
 
-/* tree 0: 3 leaves, output 0 */
-ES_TREE_INLINE float tiny_tree_0(const float *restrict x)
-{
-    if (es_sbits(x + 0) > 1075838976) {
-        if (es_ubits(x + 1) >= 3214934016u) {
-            return 0x1p-2f;
-        } else {
-            return 0x1.8p-1f;
-        }
-    } else {
-        return -0x1p-1f;
-    }
-}
-
-/* tree 1: 2 leaves, output 0 */
-ES_TREE_INLINE float tiny_tree_1(const float *restrict x)
-{
-    if (es_sbits(x + 1) <= 0) {
-        return 0x1p-3f;
-    } else {
-        return -0x1p-3f;
-    }
-}
-
+/* All trees in one function; each leaf adds its value or table row.
+   Sets acc (does not add to it). */
 static void tiny_accumulate(const float *restrict x, float *restrict acc)
 {
-    float s0 = acc[0];
-    s0 += tiny_tree_0(x);
-    s0 += tiny_tree_1(x);
+    float s0 = 0x1.99999ap-4f;
+    /* tree 0: 3 leaves, output 0 */
+    {
+        if (es_sbits(x + 0) > 1075838976) {
+            if (es_ubits(x + 1) >= 3214934016u) {
+                s0 += 0x1p-2f;
+            } else {
+                s0 += 0x1.8p-1f;
+            }
+        } else {
+            s0 += -0x1p-1f;
+        }
+    }
+    /* tree 1: 2 leaves, output 0 */
+    {
+        if (es_sbits(x + 1) <= 0) {
+            s0 += 0x1p-3f;
+        } else {
+            s0 += -0x1p-3f;
+        }
+    }
     acc[0] = s0;
 }
 
-static const float tiny_base[TINY_N_OUTPUTS] = {
-0x1.99999ap-4f
-};
 
-static void tiny_init(float *acc)
-{
-    int32_t k;
-    for (k = 0; k < TINY_N_OUTPUTS; ++k) {
-        acc[k] = tiny_base[k];
-    }
-}
 
 static void tiny_finish(const float *acc, float *raw)
 {
@@ -86,7 +66,6 @@ tiny_status_t tiny_raw(const tiny_input_t *x, tiny_real_t *raw)
     if (x == NULL || raw == NULL) {
         return TINY_ERR_NULL;
     }
-    tiny_init(acc);
     tiny_accumulate(x, acc);
     tiny_finish(acc, raw);
     return TINY_OK;
@@ -122,7 +101,6 @@ int32_t tiny_predict(const tiny_input_t *x)
     if (x == NULL) {
         return -1;
     }
-    tiny_init(acc);
     tiny_accumulate(x, acc);
     tiny_finish(acc, raw);
     return raw[0] > 0 ? 1 : 0;

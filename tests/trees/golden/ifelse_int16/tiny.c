@@ -5,57 +5,39 @@
 #include <math.h>
 #include <stddef.h>
 
-#if defined(__GNUC__)
-#define ES_TREE_INLINE static inline __attribute__((always_inline))
-#else
-#define ES_TREE_INLINE static inline
-#endif
-
 static void tiny_finish(const float *acc, float *raw);
 
-/* tree 0: 3 leaves, output 0 */
-ES_TREE_INLINE float tiny_tree_0(const int16_t *restrict x)
-{
-    if (x[0] > 2) {
-        if (x[1] <= -2) {
-            return 0x1p-2f;
-        } else {
-            return 0x1.8p-1f;
-        }
-    } else {
-        return -0x1p-1f;
-    }
-}
-
-/* tree 1: 2 leaves, output 0 */
-ES_TREE_INLINE float tiny_tree_1(const int16_t *restrict x)
-{
-    if (x[1] <= 0) {
-        return 0x1p-3f;
-    } else {
-        return -0x1p-3f;
-    }
-}
-
+/* All trees in one function, features read once into locals; each leaf adds its value or table row.
+   Sets acc (does not add to it). */
 static void tiny_accumulate(const int16_t *restrict x, float *restrict acc)
 {
-    float s0 = acc[0];
-    s0 += tiny_tree_0(x);
-    s0 += tiny_tree_1(x);
+    const int32_t x0 = x[0];
+    const int32_t x1 = x[1];
+    float s0 = 0x1.99999ap-4f;
+    /* tree 0: 3 leaves, output 0 */
+    {
+        if (x0 > 2) {
+            if (x1 <= -2) {
+                s0 += 0x1p-2f;
+            } else {
+                s0 += 0x1.8p-1f;
+            }
+        } else {
+            s0 += -0x1p-1f;
+        }
+    }
+    /* tree 1: 2 leaves, output 0 */
+    {
+        if (x1 <= 0) {
+            s0 += 0x1p-3f;
+        } else {
+            s0 += -0x1p-3f;
+        }
+    }
     acc[0] = s0;
 }
 
-static const float tiny_base[TINY_N_OUTPUTS] = {
-0x1.99999ap-4f
-};
 
-static void tiny_init(float *acc)
-{
-    int32_t k;
-    for (k = 0; k < TINY_N_OUTPUTS; ++k) {
-        acc[k] = tiny_base[k];
-    }
-}
 
 static void tiny_finish(const float *acc, float *raw)
 {
@@ -71,7 +53,6 @@ tiny_status_t tiny_raw(const tiny_input_t *x, tiny_real_t *raw)
     if (x == NULL || raw == NULL) {
         return TINY_ERR_NULL;
     }
-    tiny_init(acc);
     tiny_accumulate(x, acc);
     tiny_finish(acc, raw);
     return TINY_OK;
@@ -107,7 +88,6 @@ int32_t tiny_predict(const tiny_input_t *x)
     if (x == NULL) {
         return -1;
     }
-    tiny_init(acc);
     tiny_accumulate(x, acc);
     tiny_finish(acc, raw);
     return raw[0] > 0 ? 1 : 0;
@@ -126,10 +106,13 @@ static int16_t es_grid(float v, float offset, float inv_step, float lo, float hi
 
 tiny_status_t tiny_quantize(const float *x, tiny_input_t *q)
 {
+    int32_t f;
     if (x == NULL || q == NULL) {
         return TINY_ERR_NULL;
     }
-    q[0] = es_grid(x[0], 0.0f, 0x1p+0f, -0x1.fffcp+14f, 0x1.fffcp+14f);
-    q[1] = es_grid(x[1], 0.0f, 0x1p+0f, -0x1.fffcp+14f, 0x1.fffcp+14f);
+    /* every feature has the same grid code */
+    for (f = 0; f < TINY_N_FEATURES; ++f) {
+        q[f] = es_grid(x[f], 0.0f, 0x1p+0f, -0x1.fffcp+14f, 0x1.fffcp+14f);
+    }
     return TINY_OK;
 }

@@ -1,0 +1,690 @@
+"""int8 lowering of QDQ graphs: the patterns recognized and the integer kernel steps they become.
+
+A QDQ graph (``edgeslim quantize apply --method ptq``, or a TFLite int8 model imported as QDQ)
+carries int8 codes between ``QuantizeLinear`` (Q) and ``DequantizeLinear`` (DQ) nodes. The
+lowering keeps activations as int8 codes wherever a pattern below matches and falls back to the
+float kernels elsewhere, with exact int8 <-> float32 conversions at the edges.
+
+Patterns (``x~`` = DQ of int8 codes with a per-tensor scale ``s_x`` and zero point ``z_x``;
+``w~`` = DQ of constant int8 weights, zero point 0, per-tensor or per-output-channel scale;
+``b~`` = DQ of a constant int32 bias with zero point 0; every intermediate has one consumer):
+
+* ``Conv(x~, w~[, b~]) [-> Relu] -> Q`` and ``Gemm/MatMul(x~, w~[, b~]) [-> Relu] -> Q``:
+  ``qconv`` (conv2d, depthwise, pointwise, 1-D with dilation) and ``qdense``. int32 accumulation
+  of ``(x - z_x) * w + b``, then requantization by ``M = s_x * s_w / s_y`` as a Q31 multiplier
+  ``M0`` and ``shift``, rounded as the ``rounding`` option says (``"single"``: one round half up,
+  as onnxruntime's codes and ``run_integer(rounding="single")``; ``"double"``: TFLite/gemmlowp
+  ``MultiplyByQuantizedMultiplier``), ``+ z_y``, saturation; Relu clamps at ``z_y``.
+* ``x~ -> [elementwise unary ops: Relu, Clip, Tanh, Sigmoid, LeakyRelu, ...] -> Q``: a 256-entry
+  lookup table computed by the reference interpreter itself (``qlut``; also requantization
+  between two scales).
+* ``x~ -> view ops (Reshape, Flatten, ...) -> Q`` with the same scale and zero point: an alias.
+* ``MaxPool / GlobalMaxPool / Concat / Pad / Transpose / Slice / Gather / Split`` of ``x~`` with
+  every output going to a Q of the same scale and zero point: the same kernel on the codes.
+* ``GlobalAveragePool(x~) [-> views] -> Q``: ``qgavg``, the reference's float64 mean, exactly.
+* ``Add/Sub/Mul(a~, b~) [-> Relu] -> Q`` (same shapes): ``qbinary``, float32 arithmetic as the
+  reference does it, then quantization (round half to even): bit-exact by construction.
+* ``Q(float)`` and ``DQ(codes)`` elsewhere: ``quantize`` / ``dequantize`` kernels.
+
+Everything else (GRU/LSTM with DQ weights, Softmax, float Conv) runs the float kernels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from edgeslim.codegen.nn._ops import LOWER, Ctx, _attr
+from edgeslim.codegen.nn._program import Value
+from edgeslim.ir.graph import Graph, Node
+from edgeslim.ir.interp import OPS
+from edgeslim.passes.quantize._integer import quantize_multiplier
+
+ROUNDINGS = ("single", "double")
+ALGOS = ("direct", "im2col")
+UNARY = frozenset(
+    {"Relu", "Clip", "Tanh", "Sigmoid", "LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Neg"}
+)
+VIEWS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"})
+MOVES = frozenset({"Concat", "Pad", "Transpose", "Slice", "Gather", "Split"})
+LINEAR = frozenset({"Conv", "Gemm", "MatMul"})
+INT8_KERNELS = frozenset(
+    {"qconv", "qdense", "qlut", "qbinary", "qgavg", "quantize", "dequantize", "qrnn"}
+    | {"dequantize_i16"}
+    | {"pool2d_i8", "gpool_i8", "copy_i8"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QOptions:
+    """int8 code generation: requantization rounding, SIMD variant, per-layer algorithm."""
+
+    rounding: str = "single"
+    simd: bool = False
+    algos: tuple[tuple[str, str], ...] = ()  # (node name, "direct" | "im2col")
+
+    def algo(self, node: str, default: str) -> str:
+        return dict(self.algos).get(node, default)
+
+
+@dataclass(frozen=True, slots=True)
+class _QInfo:
+    codes: str  # the value holding the int8 codes
+    scale: float
+    zp: int
+    dq: Node  # the DequantizeLinear node (per-tensor)
+
+
+@dataclass
+class QState:
+    """Pending dequantizations and consumed nodes while lowering one QDQ graph."""
+
+    ctx: Ctx
+    graph: Graph
+    options: QOptions
+    activation: Any  # callable(name) -> Value
+    pending: dict[str, _QInfo] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+    users: dict[str, list[Node]] = field(default_factory=dict)
+    producer: dict[str, Node] = field(default_factory=dict)
+    outputs: set[str] = field(default_factory=set)
+    int8_steps: int = 0
+
+    def __post_init__(self) -> None:
+        for node in self.graph.nodes:
+            for t in node.inputs:
+                if t:
+                    self.users.setdefault(t, []).append(node)
+            for t in node.outputs:
+                self.producer[t] = node
+        self.outputs = {t.name for t in self.graph.outputs}
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _only_user(self, name: str) -> Node | None:
+        us = self.users.get(name, [])
+        if len(us) != 1 or name in self.outputs:
+            return None
+        return us[0]
+
+    def _const(self, name: str) -> np.ndarray | None:
+        return self.ctx.env[name] if name and name in self.ctx.const else None
+
+    def _qparams(self, node: Node) -> tuple[float, int] | None:
+        """Per-tensor int8 (scale, zero point) of a Q or DQ node with constant parameters."""
+        s = self._const(node.inputs[1]) if len(node.inputs) > 1 else None
+        z = self._const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+        if s is None or s.size != 1 or z is None or z.size != 1 or z.dtype != np.int8:
+            return None
+        return float(s.reshape(())), int(z.reshape(()))
+
+    def _q_after(self, name: str, qp: tuple[float, int] | None = None) -> Node | None:
+        """The single consumer of ``name`` if it is an int8 per-tensor Q (with params ``qp``)."""
+        q = self._only_user(name)
+        if q is None or q.op != "QuantizeLinear":
+            return None
+        got = self._qparams(q)
+        if got is None or (qp is not None and got != qp):
+            return None
+        return q
+
+    def _codes_value(self, name: str, like: str) -> Value:
+        """An int8 value ``name`` with the shape of ``like``."""
+        self.ctx.env[name] = np.zeros(self.ctx.env[like].shape, np.int8)
+        return self.activation(name)
+
+    def _emit(
+        self,
+        node: Node,
+        kernel: str,
+        ins: tuple[str, ...],
+        outs: tuple[str, ...],
+        macs: int = 0,
+        inplace: bool = False,
+        **params: Any,
+    ) -> None:
+        self.ctx.emit(node, kernel, ins, outs, macs, inplace, **params)
+        self.int8_steps += 1
+
+    # ---- entry points ---------------------------------------------------------------------
+    def materialize(self, names: tuple[str, ...] | list[str]) -> None:
+        """Dequantize pending codes that a float kernel (or the caller) reads."""
+        for t in names:
+            info = self.pending.get(t)
+            if info is None or t in self.ctx.values:
+                continue
+            self.activation(t)
+            n = int(self.ctx.env[t].size)
+            self._emit(info.dq, "dequantize", (info.codes,), (t,), n=n, s=info.scale, z=info.zp)
+
+    def handle(self, node: Node) -> bool:
+        """Lower ``node`` (and the nodes of its pattern) as int8; False: use the float path."""
+        op = node.op
+        x = node.inputs[0] if node.inputs else ""
+        if op == "DequantizeLinear":
+            return self._dequantize(node)
+        if op == "QuantizeLinear":
+            return self._quantize(node)
+        if op in ("edgeslim.IntGRU", "edgeslim.IntLSTM"):
+            return self._intrnn(node)
+        if x not in self.pending:
+            return False
+        if op in VIEWS:
+            return self._view(node)
+        if op in LINEAR:
+            return self._linear(node)
+        if op in UNARY or op == "QuantizeLinear":
+            return self._lut(node)
+        if op in ("MaxPool", "GlobalMaxPool") or op in MOVES:
+            return self._move(node)
+        if op == "GlobalAveragePool":
+            return self._gavg(node)
+        if op in ("Add", "Sub", "Mul"):
+            return self._binary(node)
+        return False
+
+    # ---- patterns -------------------------------------------------------------------------
+    def _dequantize(self, node: Node) -> bool:
+        src = node.inputs[0]
+        v = self.ctx.values.get(src)
+        if v is not None and v.dtype == "int16":  # integer RNN state codes: dequantize now
+            return self._dequantize16(node)
+        qp = self._qparams(node)
+        if qp is None or v is None or v.dtype != "int8":
+            return False
+        self.pending[node.outputs[0]] = _QInfo(src, qp[0], qp[1], node)
+        return True
+
+    def _dequantize16(self, node: Node) -> bool:
+        s = self._const(node.inputs[1]) if len(node.inputs) > 1 else None
+        z = self._const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+        if s is None or s.size != 1 or (z is not None and z.size != 1):
+            return False
+        y = node.outputs[0]
+        self.activation(y)
+        n = int(self.ctx.env[y].size)
+        zp = 0 if z is None else int(z.reshape(()))
+        self._emit(
+            node, "dequantize_i16", (node.inputs[0],), (y,), n=n, s=float(s.reshape(())), z=zp
+        )
+        return True
+
+    def _intrnn(self, node: Node) -> bool:
+        """``edgeslim.IntGRU`` / ``edgeslim.IntLSTM`` (:mod:`edgeslim.ir.interp._intrnn`) as one
+        integer kernel call: int8 weights, int16 (or int8) state, table activations."""
+        from edgeslim.ir.interp._intrnn import table
+
+        x = node.inputs[0]
+        v = self.ctx.values.get(x)
+        consts = [self._const(t) for t in node.inputs[1:8]]
+        if (
+            v is None
+            or v.dtype != "int8"
+            or any(c is None for c in consts)
+            or len(node.inputs) > 8
+        ):
+            return False
+        seq, batch, isz = self.ctx.shape(x)
+        lstm = node.op.endswith("LSTM")
+        gates = 4 if lstm else 3
+        r = consts[1]
+        hid = int(r.shape[-1])  # type: ignore[union-attr]
+        if batch != 1:
+            return False
+        outs = [*node.outputs, "", "", ""][:3]
+        for o in outs:
+            if o:
+                self.activation(o)
+        if hid > 512:  # int32 accumulation of R h (|h| < 2^15, |r| < 2^7) needs H <= 512
+            return False
+        ins = [x]
+        dtypes = ("int8", "int8", "int32", "int32", "int32", "int32", "int32")
+        for k, (name, c, dt) in enumerate(zip(node.inputs[1:8], consts, dtypes, strict=True)):
+            arr = np.asarray(c).astype(dt)
+            if k < 2:  # W (G*H, I), R (G*H, H): int8 rows, or the SIMD layout
+                arr = arr.reshape(gates * hid, -1)
+                arr = simd_pack(arr) if self.options.simd else arr
+            ins.append(self.ctx.add_const(name, arr.reshape(-1)))
+        ins.append(self.ctx.add_const("es_sigmoid_q15", table("sigmoid").astype(np.int16)))
+        ins.append(self.ctx.add_const("es_tanh_q15", table("tanh").astype(np.int16)))
+        scratch = f"{node.name}__state"
+        size = 2 * gates * hid + 2 * hid
+        self.ctx.env[scratch] = np.zeros(size, np.int32)
+        self.ctx.values[scratch] = Value(scratch, "int32", (size,), scratch)
+        cols = self._scratch(node, isz + hid + 4)  # int16 (x - zx) and h for the SIMD dots
+        self._emit(
+            node,
+            "qrnn",
+            tuple(ins),
+            (*(o for o in outs if o), cols, scratch),
+            seq * gates * hid * (isz + hid),
+            seq=seq,
+            isz=isz,
+            hid=hid,
+            bits=int(_attr(node, "state_bits", 16)),
+            frac=int(_attr(node, "cell_frac", 12)),
+            lstm=lstm,
+            zx=int(_attr(node, "x_zero_point", 0)),
+            y=outs[0],
+            yh=outs[1],
+            yc=outs[2],
+        )
+        return True
+
+    def _quantize(self, node: Node) -> bool:
+        x, y = node.inputs[0], node.outputs[0]
+        qp = self._qparams(node)
+        if qp is None:
+            return False
+        info = self.pending.get(x)
+        if info is not None:
+            if (info.scale, info.zp) == qp:
+                src = self.ctx.values[info.codes]
+                self.ctx.values[y] = Value(y, "int8", self.ctx.shape(y), src.buffer, src.offset)
+                return True
+            return self._lut(node)
+        if x not in self.ctx.values or self.ctx.values[x].dtype != "float32":
+            return False
+        self.activation(y)
+        n = int(self.ctx.env[y].size)
+        self._emit(node, "quantize", (x,), (y,), inplace=False, n=n, s=qp[0], z=qp[1])
+        return True
+
+    def _view(self, node: Node) -> bool:
+        info = self.pending[node.inputs[0]]
+        out = node.outputs[0]
+        src = self.ctx.values[info.codes]
+        name = f"{out}__q"
+        self.ctx.env[name] = np.zeros(self.ctx.env[out].shape, np.int8)
+        self.ctx.values[name] = Value(name, "int8", self.ctx.shape(out), src.buffer, src.offset)
+        self.pending[out] = _QInfo(name, info.scale, info.zp, info.dq)
+        return True
+
+    def _lut(self, node: Node) -> bool:
+        """``x~ -> unary* -> Q`` as a 256-entry table computed by the interpreter."""
+        info = self.pending[node.inputs[0]]
+        chain: list[Node] = []
+        cur = node
+        while cur.op != "QuantizeLinear":
+            if cur.op not in UNARY or any(t and t not in self.ctx.const for t in cur.inputs[1:]):
+                return False
+            chain.append(cur)
+            nxt = self._only_user(cur.outputs[0])
+            if nxt is None:
+                return False
+            cur = nxt
+        qp = self._qparams(cur)
+        if qp is None:
+            return False
+        opset = self.graph.opset
+        codes = np.arange(-128, 128, dtype=np.int8)
+        dq = info.dq
+        v = OPS.get("DequantizeLinear")(
+            dq, [codes, *(self.ctx.env[t] for t in dq.inputs[1:])], opset
+        )[0]
+        for n in chain:
+            v = OPS.get(n.op)(
+                n, [v, *(self.ctx.env[t] if t else None for t in n.inputs[1:])], opset
+            )[0]
+        table = OPS.get("QuantizeLinear")(
+            cur, [v, *(self.ctx.env[t] for t in cur.inputs[1:])], opset
+        )[0]
+        table = np.asarray(table, np.int8).reshape(256)
+        y = cur.outputs[0]
+        self.activation(y)
+        lut = self.ctx.add_const(f"{node.name}_lut", table)
+        size = int(self.ctx.env[y].size)
+        self._emit(node, "qlut", (info.codes, lut), (y,), inplace=True, n=size)
+        self.done.update(c.name for c in [*chain, cur])
+        return True
+
+    def _move(self, node: Node) -> bool:
+        """Max pooling and data movement on the codes when every output is re-quantized
+        with the same parameters (the values pass through unchanged)."""
+        data = list(node.inputs) if node.op == "Concat" else node.inputs[:1]
+        infos = [self.pending.get(t) for t in data]
+        if any(i is None for i in infos):
+            return False
+        qp = (infos[0].scale, infos[0].zp)  # type: ignore[union-attr]
+        if any((i.scale, i.zp) != qp for i in infos):  # type: ignore[union-attr]
+            return False
+        qs = [self._q_after(o, qp) for o in node.outputs if o]
+        if any(q is None for q in qs) or not qs:
+            return False
+        rest = node.inputs[len(data) :]
+        renamed = dataclasses.replace(
+            node,
+            inputs=(*(i.codes for i in infos), *rest),  # type: ignore[union-attr]
+            outputs=tuple(q.outputs[0] for q in qs),  # type: ignore[union-attr]
+        )
+        for q in qs:
+            self.activation(q.outputs[0])  # type: ignore[union-attr]
+        before = len(self.ctx.steps)
+        LOWER[node.op](self.ctx, renamed)
+        for i in range(before, len(self.ctx.steps)):
+            st = self.ctx.steps[i]
+            params = dict(st.params)
+            if params.get("fill") is not None:
+                code = np.rint(np.float32(params["fill"]) / np.float32(qp[0])) + qp[1]
+                params["fill"] = int(np.clip(code, -128, 127))
+            self.ctx.steps[i] = dataclasses.replace(
+                st, kernel=f"{st.kernel}_i8", params=MappingProxyType(params)
+            )
+            self.int8_steps += 1
+        self.done.update(q.name for q in qs)  # type: ignore[union-attr]
+        return True
+
+    def _gavg(self, node: Node) -> bool:
+        info = self.pending[node.inputs[0]]
+        cur = self._only_user(node.outputs[0])
+        views = []
+        while cur is not None and cur.op in VIEWS:
+            views.append(cur)
+            cur = self._only_user(cur.outputs[0])
+        if cur is None or cur.op != "QuantizeLinear" or (qp := self._qparams(cur)) is None:
+            return False
+        xs = self.ctx.shape(node.inputs[0])
+        y = cur.outputs[0]
+        self.activation(y)
+        hw = int(np.prod(xs[2:]))
+        terms, exp2 = gavg_terms(info.scale, info.zp)
+        lut = self.ctx.add_const(f"{node.name}_terms", terms)
+        self._emit(
+            node,
+            "qgavg",
+            (info.codes, lut),
+            (y,),
+            xs[1] * hw,
+            c=xs[1],
+            hw=hw,
+            exp2=exp2,
+            sy=qp[0],
+            zy=qp[1],
+        )
+        self.done.update(n.name for n in [*views, cur])
+        return True
+
+    def _binary(self, node: Node) -> bool:
+        a, b = (self.pending.get(t) for t in node.inputs[:2])
+        y0 = node.outputs[0]
+        shape = self.ctx.shape(y0)
+        if a is None or b is None or any(self.ctx.shape(t) != shape for t in node.inputs[:2]):
+            return False
+        cur = self._only_user(y0)
+        relu = False
+        chain = []
+        if cur is not None and cur.op == "Relu":
+            relu, chain = True, [cur]
+            cur = self._only_user(cur.outputs[0])
+        if cur is None or cur.op != "QuantizeLinear" or (qp := self._qparams(cur)) is None:
+            return False
+        y = cur.outputs[0]
+        self.activation(y)
+        self._emit(
+            node,
+            "qbinary",
+            (a.codes, b.codes),
+            (y,),
+            n=int(np.prod(shape)),
+            op={"Add": 0, "Sub": 1, "Mul": 2}[node.op],
+            sa=a.scale,
+            za=a.zp,
+            sb=b.scale,
+            zb=b.zp,
+            sy=qp[0],
+            zy=qp[1],
+            relu=relu,
+        )
+        self.done.update(n.name for n in [*chain, cur])
+        return True
+
+    # ---- Conv / Gemm / MatMul ------------------------------------------------------------
+    def _const_dq(self, name: str, dtype: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(codes, scale) of a DQ of a constant with zero point 0."""
+        dq = self.producer.get(name)
+        if dq is None or dq.op != "DequantizeLinear":
+            return None
+        q, s = self._const(dq.inputs[0]), self._const(dq.inputs[1])
+        z = self._const(dq.inputs[2]) if len(dq.inputs) > 2 and dq.inputs[2] else None
+        if q is None or s is None or q.dtype != np.dtype(dtype):
+            return None
+        if z is not None and np.any(z != 0):
+            return None
+        return q, np.asarray(s, np.float64).reshape(-1)
+
+    def _linear(self, node: Node) -> bool:
+        info = self.pending[node.inputs[0]]
+        wq = self._const_dq(node.inputs[1], "int8")
+        if wq is None:
+            return False
+        bias = None
+        if len(node.inputs) > 2 and node.inputs[2]:
+            bq = self._const_dq(node.inputs[2], "int32")
+            if bq is None:
+                return False
+            bias = bq[0].astype(np.int64).reshape(-1)
+        cur = self._only_user(node.outputs[0])
+        chain = []
+        relu = False
+        if cur is not None and cur.op == "Relu":
+            relu, chain = True, [cur]
+            cur = self._only_user(cur.outputs[0])
+        if cur is None or cur.op != "QuantizeLinear" or (qp := self._qparams(cur)) is None:
+            return False
+        w, ws = wq
+        if node.op == "Conv":
+            return self._conv(node, info, w, ws, bias, relu, chain, cur, qp)
+        return self._dense(node, info, w, ws, bias, relu, chain, cur, qp)
+
+    def _requant(
+        self, sx: float, ws: np.ndarray, sy: float, n: int
+    ) -> tuple[np.ndarray, ...] | None:
+        m = float(np.float64(np.float32(sx))) * np.broadcast_to(ws, (n,)) / sy
+        m0, shift = quantize_multiplier(m)
+        right = 31 - shift
+        if np.any((right < 1) | (right > 62)):
+            return None
+        return m0.astype(np.int32), shift.astype(np.int32)
+
+    def _finish(self, node: Node, chain: list[Node], q: Node) -> None:
+        self.done.update(n.name for n in [*chain, q])
+
+    def _conv(
+        self,
+        node: Node,
+        info: _QInfo,
+        w: np.ndarray,
+        ws: np.ndarray,
+        bias: np.ndarray | None,
+        relu: bool,
+        chain: list[Node],
+        q: Node,
+        qp: tuple[float, int],
+    ) -> bool:
+        x = info.codes
+        xs, ys = self.ctx.shape(x), self.ctx.shape(q.outputs[0])
+        nd = len(xs) - 2
+        if nd not in (1, 2) or str(_attr(node, "auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
+            return False
+        k = list(w.shape[2:])
+        strides = [int(s) for s in _attr(node, "strides", [1] * nd)]
+        dil = [int(s) for s in _attr(node, "dilations", [1] * nd)]
+        pads = [int(s) for s in _attr(node, "pads", [0] * 2 * nd)]
+        if nd == 1:
+            k, strides, dil = [1, *k], [1, *strides], [1, *dil]
+            pads = [0, pads[0], 0, pads[1]]
+            xs, ys = (*xs[:2], 1, xs[2]), (*ys[:2], 1, ys[2])
+        groups = int(_attr(node, "group", 1))
+        cout = ys[1]
+        rq = self._requant(info.scale, ws, qp[0], cout)
+        if rq is None:
+            return False
+        kdim = (xs[1] // groups) * k[0] * k[1]
+        depthwise = groups == xs[1] == cout
+        algo = self.options.algo(node.name, "im2col")
+        if groups != 1 and not depthwise:
+            algo = "direct"
+        w2: np.ndarray = w.reshape(cout, kdim).astype(np.int8)
+        if algo == "im2col" and self.options.simd and not depthwise:
+            w2 = simd_pack(w2)
+        y = q.outputs[0]
+        self.activation(y)
+        b = bias if bias is not None else np.zeros(cout, np.int64)
+        consts = (
+            self.ctx.add_const(node.inputs[1], w2),
+            self.ctx.add_const(f"{node.name}_bias", b.astype(np.int32)),
+            self.ctx.add_const(f"{node.name}_m0", rq[0]),
+            self.ctx.add_const(f"{node.name}_shift", rq[1]),
+        )
+        outs: tuple[str, ...] = (y,)
+        if algo == "im2col" and depthwise:  # a zero-padded int16 copy of one channel
+            ph = (ys[2] - 1) * strides[0] + (k[0] - 1) * dil[0] + 1
+            pw = (ys[3] - 1) * strides[1] + (k[1] - 1) * dil[1] + 1
+            outs += (self._scratch(node, ph * pw + 2),)
+        elif algo == "im2col":
+            outs += (self._scratch(node, kdim + 1),)
+        macs = ys[1] * ys[2] * ys[3] * kdim
+        self._emit(
+            node,
+            "qconv",
+            (x, *consts),
+            outs,
+            macs,
+            cin=xs[1],
+            h=xs[2],
+            w=xs[3],
+            cout=cout,
+            kh=k[0],
+            kw=k[1],
+            sh=strides[0],
+            sw=strides[1],
+            dh=dil[0],
+            dw=dil[1],
+            pt=pads[0],
+            pl=pads[1],
+            oh=ys[2],
+            ow=ys[3],
+            groups=groups,
+            zx=info.zp,
+            zy=qp[1],
+            lo=max(qp[1], -128) if relu else -128,
+            hi=127,
+            kdim=kdim,
+            algo=algo,
+            depthwise=groups == xs[1] == cout,
+        )
+        self._finish(node, chain, q)
+        return True
+
+    def _scratch(self, node: Node, n: int) -> str:
+        name = f"{node.name}__col"
+        self.ctx.env[name] = np.zeros(max(n, 2), np.int16)
+        self.ctx.values[name] = Value(name, "int16", (max(n, 2),), name)
+        return name
+
+    def _dense(
+        self,
+        node: Node,
+        info: _QInfo,
+        w: np.ndarray,
+        ws: np.ndarray,
+        bias: np.ndarray | None,
+        relu: bool,
+        chain: list[Node],
+        q: Node,
+        qp: tuple[float, int],
+    ) -> bool:
+        x = info.codes
+        xs = self.ctx.shape(x)
+        if len(xs) != 2 or w.ndim != 2:
+            return False
+        if node.op == "Gemm":
+            if int(_attr(node, "transA", 0)) or float(_attr(node, "alpha", 1.0)) != 1.0:
+                return False
+            if float(_attr(node, "beta", 1.0)) != 1.0:
+                return False
+            wt = w if int(_attr(node, "transB", 0)) else w.T
+        else:
+            wt = w.T
+            if ws.size > 1:  # MatMul per-column scales: axis 1 of [K, N]
+                dq = self.producer[node.inputs[1]]
+                if int(_attr(dq, "axis", 1)) % 2 != 1:
+                    return False
+        n, kdim = wt.shape
+        if bias is not None and bias.size not in (1, n):
+            return False
+        rq = self._requant(info.scale, ws, qp[0], n)
+        if rq is None:
+            return False
+        algo = self.options.algo(node.name, "im2col")
+        w2: np.ndarray = np.ascontiguousarray(wt).astype(np.int8)
+        if algo == "im2col" and self.options.simd:
+            w2 = simd_pack(w2)
+        y = q.outputs[0]
+        self.activation(y)
+        b = np.broadcast_to(bias, (n,)) if bias is not None else np.zeros(n, np.int64)
+        consts = (
+            self.ctx.add_const(node.inputs[1], w2),
+            self.ctx.add_const(f"{node.name}_bias", b.astype(np.int32)),
+            self.ctx.add_const(f"{node.name}_m0", rq[0]),
+            self.ctx.add_const(f"{node.name}_shift", rq[1]),
+        )
+        outs: tuple[str, ...] = (y,)
+        if algo == "im2col":
+            outs += (self._scratch(node, kdim + 1),)
+        self._emit(
+            node,
+            "qdense",
+            (x, *consts),
+            outs,
+            xs[0] * n * kdim,
+            m=xs[0],
+            n=n,
+            k=kdim,
+            zx=info.zp,
+            zy=qp[1],
+            lo=max(qp[1], -128) if relu else -128,
+            hi=127,
+            algo=algo,
+        )
+        self._finish(node, chain, q)
+        return True
+
+
+def simd_pack(w: np.ndarray) -> np.ndarray:
+    """int8 weight rows ``(n, k)`` as the SIMD layout: int16 values paired into 32-bit words
+    (little-endian: ``w[2j]`` low half, ``w[2j + 1]`` high), interleaved four rows at a time,
+    ``[ceil(n / 4)][ceil(k / 2)][4]``; rows and the last pair are padded with zeros. One word
+    feeds one SMLAD against a pair of the int16 column."""
+    n, k = w.shape
+    n4, k2 = -(-n // 4) * 4, (k + 1) // 2
+    wp = np.zeros((n4, 2 * k2), np.int64)
+    wp[:n, :k] = w
+    pairs = (wp.reshape(n4, k2, 2) & 0xFFFF).astype(np.uint32)
+    words = pairs[..., 0] | (pairs[..., 1] << 16)
+    words = words.reshape(n4 // 4, 4, k2).transpose(0, 2, 1)
+    return np.ascontiguousarray(words).reshape(-1).view(np.int32)
+
+
+def gavg_terms(scale: float, zp: int) -> tuple[np.ndarray, float]:
+    """The reference's average pool sums ``float32((q - zp) * scale)`` in float64. Each term is
+    an integer multiple of ``2^e`` (``e`` from the smallest term's last mantissa bit), so the
+    sum is exact in int64: returns the 256 terms as int64 multiples (index ``q + 128``) and
+    ``2^e``; the mean is ``(double)sum * 2^e / count``, the same double as the reference."""
+    q = np.arange(-128, 128, dtype=np.int64)
+    v = (q - zp).astype(np.float32) * np.float32(scale)
+    nz = v[v != 0]
+    if nz.size == 0:
+        return np.zeros(256, np.int64), 1.0
+    e = int(min(np.frexp(nz.astype(np.float64))[1])) - 24
+    terms = np.ldexp(v.astype(np.float64), -e)
+    assert np.all(terms == np.rint(terms)) and np.abs(terms).max() < 2**40
+    return terms.astype(np.int64), float(np.ldexp(1.0, e))
+
+
+def is_qdq(graph: Graph) -> bool:
+    """Whether ``graph`` has QuantizeLinear nodes on activations (an int8 candidate)."""
+    return any(n.op == "QuantizeLinear" for n in graph.nodes)
