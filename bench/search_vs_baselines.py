@@ -1,9 +1,11 @@
 """Hardware-aware search vs hand-designed baselines and random search, on basic-motions.
 
 Runs ``recipes/search-motions.yaml`` (GRU / LSTM / plain RNN / TCN space, structured pruning
-policy) with NSGA-II under a Cortex-M4 budget, the same trial budget with random search, and a
-small 1-worker vs 2-worker timing; the front and the baselines (GRU-32, LSTM-32, a 1-D CNN) are
-exported to C and measured in QEMU. Writes ``bench/results/search_vs_baselines.{json,md}``.
+policy; ``--recipe recipes/search-motions-policy.yaml`` adds int8 and distillation, results in
+``search_vs_baselines-search-motions-policy.*``) with NSGA-II under a Cortex-M4 budget, the
+same trial budget with random search, and a small 1-worker vs 2-worker timing; the front and
+the baselines (GRU-32, LSTM-32, a 1-D CNN) are exported to C and measured in QEMU. Writes
+``bench/results/search_vs_baselines.{json,md}``.
 
     python bench/search_vs_baselines.py --trials 60 [--speedup-trials 8] [--store /tmp/s.db]
 """
@@ -29,9 +31,14 @@ RESULTS = ROOT / "bench" / "results"
 BUDGET = "flash=64KB,ram=16KB,latency=50ms"
 
 
-def _variant(tmp: Path, **changes: Any) -> Path:
-    doc = yaml.safe_load(RECIPE.read_text())
+def _variant(tmp: Path, recipe: Path = RECIPE, **changes: Any) -> Path:
+    doc = yaml.safe_load(recipe.read_text())
+    teacher = doc["space"].get("compression", {}).get("teacher", [])
+    teachers = teacher if isinstance(teacher, list) else [teacher]
+    kept = {k: v for k, v in doc.get("baselines", {}).items() if k in teachers}
     doc.update(changes)
+    if "baselines" in changes:  # the distillation teachers stay: the same space is searched
+        doc["baselines"] = {**kept, **changes["baselines"]}
     path = tmp / f"{doc['name']}.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -60,24 +67,29 @@ def main() -> None:
     ap.add_argument("--speedup-trials", type=int, default=8)
     ap.add_argument("--store", default="")
     ap.add_argument("--top", type=int, default=4)
+    ap.add_argument(
+        "--recipe", default=str(RECIPE), help="e.g. recipes/search-motions-policy.yaml (int8, KD)"
+    )
     args = ap.parse_args()
+    recipe = Path(args.recipe)
+    stem = "search_vs_baselines" + ("" if recipe == RECIPE else f"-{recipe.stem}")
     with tempfile.TemporaryDirectory(prefix="edgeslim-bench-search-") as tmp_s:
         tmp = Path(tmp_s)
         store = open_store(args.store or str(tmp / "bench.db"))
         out = tmp / "out"
-        nsga, t_nsga = _timed(RECIPE, store, args.trials, 1, out, args.top)
-        rnd_recipe = _variant(tmp, name="motions-random", sampler="random", baselines={})
+        nsga, t_nsga = _timed(recipe, store, args.trials, 1, out, args.top)
+        rnd_recipe = _variant(tmp, recipe, name="motions-random", sampler="random", baselines={})
         rnd, t_rnd = _timed(rnd_recipe, store, args.trials, 1, out, args.top)
         speed = {}
         for w in (1, 2):
-            r = _variant(tmp, name=f"motions-speed-w{w}", baselines={}, export_top=0)
+            r = _variant(tmp, recipe, name=f"motions-speed-w{w}", baselines={}, export_top=0)
             _, t = _timed(r, store, args.speedup_trials, w, out, 0)
             speed[w] = t
     result = _summarize(nsga, t_nsga, rnd, t_rnd, speed, args)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "search_vs_baselines.json").write_text(json.dumps(result, indent=2, default=float))
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2, default=float))
     md = _markdown(result)
-    (RESULTS / "search_vs_baselines.md").write_text(md)
+    (RESULTS / f"{stem}.md").write_text(md)
     print(md)
 
 
@@ -103,7 +115,8 @@ def _summarize(nsga: dict, t_nsga: float, rnd: dict, t_rnd: float, speed: dict, 
 def _row(e: dict[str, Any]) -> str:
     m, p = e["measured"], e["predicted"]
     return (
-        f"| {e['label']} | {describe(e['candidate'])} | {e['test_accuracy']:.3f} | "
+        f"| {e['label']} | {describe(e['candidate'])}{' int8' if e.get('int8') else ''}"
+        f"{' kd' if e.get('distilled') else ''} | {e['test_accuracy']:.3f} | "
         f"{m['flash_bytes'] / 1024:.1f} | {p['flash_bytes'] / 1024:.1f} | "
         f"{m['arena_bytes'] / 1024:.1f} | {m['instructions'] / 1e3:.0f}k | "
         f"{p['instructions'] / 1e3:.0f}k | {e['instructions_error']:+.1%} | "

@@ -16,6 +16,9 @@ For each pymicro-wakeword model, in one run:
   flash. ``RAM / TFLM arena`` is the goal metric (issue 11: <= 0.7).
 * **agreement**: outputs of ``ir.interp`` (via ``ir.Stream``) equal to TFLM's, call for call,
   on one input stream (state carried between calls).
+* **flash**: the generated code's text + rodata vs the ``.tflite`` file plus an *estimated*
+  lower bound for TFLM's runtime code (16 KB core runtime on Cortex-M3, from the TFLM paper;
+  kernels extra), so ``edgeslim / TFLM`` is an upper bound on the ratio.
 * **host latency**: TFLM's interpreter ``invoke`` vs edgeslim's numpy reference interpreter,
   per call, same process. The numpy interpreter is a reference, not a deployment runtime; the
   generated C is what competes with TFLM on a device.
@@ -41,6 +44,11 @@ from edgeslim import ir
 from edgeslim.codegen.planner import Buffer, plan_memory
 from edgeslim.ir._stream import state_vars
 from edgeslim.ir._tflite_qdq import packed_inputs, packed_layout, packed_outputs, to_qdq
+
+# TFLM's runtime code is not built here, so its flash is an estimate and a lower bound: the TFLM
+# paper (David et al., "TensorFlow Lite Micro", MLSys 2021) reports that the core runtime fits in
+# 16 KB on an Arm Cortex-M3; the kernels a model registers come on top of that.
+TFLM_RUNTIME_BYTES = 16 * 1024
 
 VIEWS = {"Reshape", "Identity", "Flatten", "Squeeze", "Unsqueeze"}
 
@@ -267,15 +275,18 @@ def table(rows: list[dict[str, Any]]) -> str:
             "",
             "| model | M4 instructions/inference (copies share; of which packing) "
             "| exact on M4 | flash of "
-            "generated code | .tflite file | C RAM today: arena + static + caller I/O "
-            "= total (/ TFLM) | stack |",
-            "|" + "---|" * 7,
+            "generated code | .tflite file | TFLM flash estimate: file + runtime "
+            f"(>= {TFLM_RUNTIME_BYTES // 1024} KB, estimated) | edgeslim flash / TFLM estimate "
+            "| C RAM today: arena + static + caller I/O = total (/ TFLM) | stack |",
+            "|" + "---|" * 9,
         ]
         for r in rows:
             lines.append(
                 f"| {r['model']} | {r['m4_instr']:,.0f} ({r['m4_copy_share']:.0%}; "
                 f"{r['m4_pack_instr'] / r['m4_instr']:.0%}) "
                 f"| {r['m4_exact']} | {r['m4_flash']:,.0f} B | {r['file_bytes']:,} B "
+                f"| >= {r['file_bytes'] + TFLM_RUNTIME_BYTES:,} B "
+                f"| <= {r['m4_flash'] / (r['file_bytes'] + TFLM_RUNTIME_BYTES):.2f}x "
                 f"| {r['m4_arena']:,.0f} + {r['m4_static_ram']:,.0f} + {r['c_io']:,} = "
                 f"{r['m4_arena'] + r['m4_static_ram'] + r['c_io']:,.0f} B "
                 f"({(r['m4_arena'] + r['m4_static_ram'] + r['c_io']) / r['tflm_total']:.2f}x) "

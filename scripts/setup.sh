@@ -13,6 +13,7 @@ DEB_PACKAGES=(
   chromium                                                   # report rendering test
   postgresql                                                 # store test against PostgreSQL
   verilator yosys nextpnr-ice40                              # FPGA: simulation and iCE40 synthesis
+  espeak-ng sox                                              # synthetic keyword-spotting data
 )
 
 install_debian() {

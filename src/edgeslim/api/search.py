@@ -51,12 +51,16 @@ def _read_recipe(recipe: str | Path) -> tuple[str, Any]:
 def _calibration_modules(parsed: Any, dataset: Any, n: int, seed: int) -> list[tuple[str, Any]]:
     """Untrained modules spanning the recipe's families and its baselines."""
     from edgeslim.models import build_model, config_from_dict
-    from edgeslim.search import random_trials, sample_candidate
+    from edgeslim.search import Candidate, random_trials, sample_candidate
     from edgeslim.search._study import build, compress
 
     mods: list[tuple[str, Any]] = []
     for name, cfg in parsed.baselines.items():
         mods.append((f"baseline {name}", build_model(config_from_dict(dict(cfg)), dataset.spec)))
+    if searches_int8(parsed):  # the int8 kernels of every baseline, besides the float ones
+        for label, module in list(mods):
+            cand = Candidate("baseline", {}, {"bits": 8})
+            mods.append((f"{label} int8", compress(module, cand, parsed, dataset, False)))
     trials = random_trials(seed)
     tries = 0
     while len(mods) < n + len(parsed.baselines) and tries < 5 * n:
@@ -100,7 +104,7 @@ def calibrate(
     x = dataset.x_test[:1]
     for label, module in mods:
         with tempfile.TemporaryDirectory(prefix="edgeslim-cal-") as tmp:
-            program, onnx_path = lower_module(module, dataset, Path(tmp))
+            program, onnx_path = lower_module(module, dataset, Path(tmp), target)
             graph = deploy.load_model(onnx_path)
             rep = deploy.measure_deploy(graph, x, target, Path(tmp) / "w")
         rows = [
@@ -160,6 +164,32 @@ def _leave_one_out(target: str, measured: list[Any]) -> dict[str, float]:
     }
 
 
+def _check_distill(parsed: Any, source: str | Path) -> None:
+    """Distillation (``compress.distill``) matches logits: classification datasets only."""
+    from edgeslim.data.spec import Task
+    from edgeslim.search import load_data
+
+    distill = parsed.space.get("compression", {}).get("distill", False)
+    if True not in (distill if isinstance(distill, list) else [distill]):
+        return
+    if load_data(parsed).spec.task is not Task.CLASSIFICATION:
+        raise RecipeError(
+            f"{source}: key 'space.compression.distill': distillation needs a classification "
+            f"dataset; {parsed.data.name} is a regression set (use distill: false)"
+        )
+
+
+def searches_int8(parsed: Any) -> bool:
+    """Whether the recipe's compression space holds int8 (``bits`` 8)."""
+    bits = parsed.space.get("compression", {}).get("bits", 32)
+    return 8 in (bits if isinstance(bits, list) else [bits])
+
+
+def has_int8_kernels(calibration: dict[str, Any]) -> bool:
+    """Whether an instruction model has coefficients of int8 kernels (``q*``, ``*_i8``)."""
+    return any(k.startswith("q") or k.endswith("_i8") for k in calibration.get("coef", {}))
+
+
 def _stored_calibration(store: Any, target: str) -> dict[str, Any] | None:
     name = f"search-calibration-{target}"
     runs = [r for r in store.list_runs() if r.name == name or r.name.startswith(name + "-")]
@@ -201,6 +231,7 @@ def search(
     load_target(target)
     if trials < 1 or workers < 1:
         raise RecipeError("--trials and --workers must be at least 1")
+    _check_distill(parsed, recipe)
     study_name = name or parsed.name
     url = _storage_url(store)
     exists = s.study_exists(url, study_name)
@@ -231,6 +262,9 @@ def search(
             )
         budget_d = dict(attrs.get("budget", {}))
     calib = calib or _stored_calibration(store, target)
+    int8 = searches_int8(parsed)
+    if not exists and calib and int8 and not has_int8_kernels(calib) and calibration_samples > 0:
+        calib = None  # a float-only calibration: calibrate again with int8 candidates
     if calib is None and calibration_samples <= 0:
         calib = s.InstructionModel(target, {}, error={"uncalibrated": 1.0}).to_dict()
     if calib is None:
@@ -376,6 +410,10 @@ def export_front(
             "measured": measured,
             "exact": rep.exact,
             "instructions_error": measured["instructions"] / max(pred["instructions"], 1) - 1,
+            "flash_error": measured["flash_bytes"] / max(pred["flash_bytes"], 1) - 1,
+            "bits": int(r.get("bits", 32)),
+            "distilled": bool(r.get("distilled", False)),
+            "int8": bool(rep.options.get("int8", False)),
             "candidate": r.get("candidate") or r.get("config"),
         }
         out.append(row)

@@ -332,6 +332,9 @@ def _mount_subapps() -> None:
     from edgeslim.cli import compare as compare_cli
 
     app.command("compare")(compare_cli.compare)
+    from edgeslim.cli import data as data_cli
+
+    app.add_typer(data_cli.app, name="data", help="Generate datasets built on this machine.")
     app.command("compare-report")(compare_cli.compare_report)
 
 

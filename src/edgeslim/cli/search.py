@@ -230,7 +230,7 @@ def _print(info: dict[str, Any], fmt: Format) -> None:
         cost = r["cost"]
         table.add_row(
             label,
-            describe(r.get("candidate") or r.get("config") or {}),
+            describe(r.get("candidate") or r.get("config") or {}) + _policy_tag(r),
             f"{r['val'].get(q, float('nan')):.3f}",
             f"{r['test'].get(q, float('nan')):.3f}",
             _kb(cost["flash_bytes"]),
@@ -241,13 +241,14 @@ def _print(info: dict[str, Any], fmt: Format) -> None:
     _ui.out.print(table)
     if info.get("exports"):
         t2 = Table(title=f"measured on {info['target']} (QEMU) vs predicted")
-        for col in ("model", f"test {q}", "flash", "pred flash", "arena", "instr", "pred instr",
-                    "error"):  # fmt: skip
+        for col in ("model", "bits", f"test {q}", "flash", "pred flash", "arena", "instr",
+                    "pred instr", "error"):  # fmt: skip
             t2.add_column(col, justify="right")
         for e in info["exports"]:
             m, p = e["measured"], e["predicted"]
             t2.add_row(
                 e["label"],
+                "int8" if e.get("int8") else "float",
                 f"{e['test_quality']:.3f}",
                 _kb(m.get("flash_bytes")),
                 _kb(p["flash_bytes"]),
@@ -257,3 +258,9 @@ def _print(info: dict[str, Any], fmt: Format) -> None:
                 f"{e['instructions_error']:+.1%}",
             )
         _ui.out.print(t2)
+
+
+def _policy_tag(row: dict[str, Any]) -> str:
+    """`` int8`` / `` kd`` for trials quantized to int8 or distilled (baselines: nothing)."""
+    tags = [" int8"] if row.get("bits") == 8 else []
+    return "".join(tags + ([" kd"] if row.get("distilled") else []))

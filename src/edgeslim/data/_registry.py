@@ -9,7 +9,7 @@ from typing import Any
 
 from edgeslim._core.errors import DataError
 from edgeslim._core.registry import Registry
-from edgeslim.data import _builtin, _synthetic
+from edgeslim.data import _builtin, _keywords, _synthetic
 from edgeslim.data._assemble import RawData, assemble
 from edgeslim.data.spec import Dataset, Layout, Task
 
@@ -111,6 +111,14 @@ _ENTRIES = (
         _S,
         "(channels, steps), 1 target per channel: next value of noisy sums of sines",
         _synthetic.synthetic_forecast,
+    ),
+    DatasetInfo(
+        "keywords",
+        _C,
+        _S,
+        "(n_mels, frames) = (16, 40) log-mel, 12 classes (10 words, unknown, silence), 1920 "
+        "samples: speech synthesized by espeak-ng, resampled by sox (needs both programs)",
+        _keywords.keywords,
     ),
 )
 

@@ -167,18 +167,46 @@ class Cost:
         ]
 
 
-def lower_module(module: Any, dataset: Any, workdir: Path) -> tuple[Any, Path]:
-    """Export ``module`` (normalization inside) to ONNX in ``workdir`` and lower it to C steps."""
+def int8_options(target: str) -> Any:
+    """int8 code generation options for ``target`` as deployment uses them (``api.deploy``):
+    single rounding, the SIMD variant where the core has the DSP extension."""
+    from edgeslim.codegen.nn import QOptions
+    from edgeslim.targets import load_target
+
+    return QOptions(rounding="single", simd=bool(load_target(target).dsp))
+
+
+def export_onnx(module: Any, dataset: Any, path: Path) -> Path:
+    """Write ``module`` as the deployed ONNX (raw inputs, normalization inside): the QDQ graph
+    of a quantized module (``edgeslim_export``), else the float export."""
     from edgeslim import ir
-    from edgeslim.codegen.nn import lower
     from edgeslim.models import with_normalization
 
-    wrapped = with_normalization(module, dataset.normalization, dataset.spec.input_shape)
-    path = workdir / "candidate.onnx"
-    ir.export_torch(wrapped, dataset.spec.input_shape, path, force=True)
+    shape = dataset.spec.input_shape
+    hook = getattr(module, "edgeslim_export", None)
+    if hook is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return Path(hook(path, shape, dataset.normalization, force=True))
+    ir.export_torch(with_normalization(module, dataset.normalization, shape), shape, path,
+                    force=True)  # fmt: skip
+    return path
+
+
+def lower_module(
+    module: Any, dataset: Any, workdir: Path, target: str = "host"
+) -> tuple[Any, Path]:
+    """Export ``module`` (normalization inside) to ONNX in ``workdir`` and lower it to C steps.
+
+    A quantized module (``quantize.ptq``: QDQ ONNX) lowers to the int8 kernels with the
+    target's int8 options (:func:`int8_options`), as ``edgeslim deploy`` does."""
+    from edgeslim import ir
+    from edgeslim.codegen.nn import lower
+
+    path = export_onnx(module, dataset, workdir / "candidate.onnx")
     graph = ir.from_onnx(path)
+    qopts = int8_options(target) if hasattr(module, "edgeslim_export") else None
     try:
-        program = lower(graph)
+        program = lower(graph, qopts=qopts)
     except Exception as exc:  # an op the C generator cannot lower: the candidate cannot deploy
         raise ExportError(f"candidate does not lower to C: {str(exc).splitlines()[0]}") from None
     return program, path
@@ -211,10 +239,10 @@ def candidate_cost(
     with tempfile.TemporaryDirectory(prefix="edgeslim-cost-") as tmp:
         work = Path(workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        program, _ = lower_module(module, dataset, work)
+        program, _ = lower_module(module, dataset, work, target)
         flash, exact = _flash(program, prof, work)
     instr = instructions.predict(program)
-    params = float(sum(p.numel() for p in module.parameters()))
+    params = float(sum(p.numel() for p in getattr(module, "float_module", module).parameters()))
     arena = float(program.arena_bytes)
     return Cost(
         flash_bytes=flash,

@@ -23,8 +23,11 @@ or float range, a scalar a fixed value. Each family key under ``space`` is one s
 (recurrent, tcn, cnn, dscnn, mlp); ``compression`` holds the policy (``sparsity``: structured
 channel pruning ratio applied through the ``prune.channel`` pass, with ``fine_tune_epochs``;
 ``layer_sparsity``: one ratio per prunable layer group instead, sampled as
-``compression.layer.<group>`` once the candidate's groups are known; ``lr`` and ``epochs`` of
-training).
+``compression.layer.<group>`` once the candidate's groups are known; ``bits``: 32 = float,
+8 = int8 post-training quantization (``quantize.ptq``) costed and deployed as int8 C kernels;
+``distill``: fine-tune with knowledge distillation (``compress.distill``) from ``teacher``,
+``unpruned`` (the trained candidate before pruning) or a baseline name, with
+``distill_alpha`` and ``distill_temperature``; ``lr`` and ``epochs`` of training).
 """
 
 from __future__ import annotations
@@ -48,7 +51,20 @@ OBJECTIVE_METRICS = (
     "params",
     "mae",
 )
-POLICY_KEYS = ("sparsity", "layer_sparsity", "lr", "epochs", "fine_tune_epochs", "importance")
+POLICY_KEYS = (
+    "sparsity",
+    "layer_sparsity",
+    "lr",
+    "epochs",
+    "fine_tune_epochs",
+    "importance",
+    "bits",
+    "distill",
+    "teacher",
+    "distill_alpha",
+    "distill_temperature",
+)
+BITS = (32, 8)  # float, int8 (quantize.ptq -> int8 C kernels)
 
 
 class _Strict(BaseModel):
@@ -125,6 +141,7 @@ def parse_search_recipe(text: str, source: str = "recipe") -> SearchRecipe:
                 f"{source}: key 'space.compression.{k}': known keys are {', '.join(POLICY_KEYS)}"
             )
         _check_param(f"space.compression.{k}", v, source)
+    _check_policy(recipe, source)
     for k in recipe.objectives:
         if k not in OBJECTIVE_METRICS:
             raise RecipeError(
@@ -136,6 +153,30 @@ def parse_search_recipe(text: str, source: str = "recipe") -> SearchRecipe:
             "single-objective); use median for multi-objective searches"
         )
     return recipe
+
+
+def _check_policy(recipe: SearchRecipe, source: str) -> None:
+    """``bits`` (32 float, 8 int8), ``distill`` (booleans) and ``teacher`` (``unpruned`` or a
+    baseline name) hold choices the trial can carry out."""
+    comp = recipe.space.get("compression", {})
+    bits = comp.get("bits", 32)
+    for b in bits if isinstance(bits, list) else [bits]:
+        if b not in BITS or isinstance(b, bool):
+            raise RecipeError(
+                f"{source}: key 'space.compression.bits': bit widths are 32 (float) and 8 "
+                f"(int8 through quantize.ptq, int8 C kernels); got {b!r}"
+            )
+    distill = comp.get("distill", False)
+    if not all(isinstance(d, bool) for d in (distill if isinstance(distill, list) else [distill])):
+        raise RecipeError(f"{source}: key 'space.compression.distill': true, false or a list")
+    teacher = comp.get("teacher", "unpruned")
+    names = ["unpruned", *recipe.baselines]
+    for t in teacher if isinstance(teacher, list) else [teacher]:
+        if t not in names:
+            raise RecipeError(
+                f"{source}: key 'space.compression.teacher': one of {', '.join(names)} (a "
+                f"baseline of the recipe); got {t!r}"
+            )
 
 
 def _check_param(key: str, v: Any, source: str) -> None:
@@ -187,8 +228,13 @@ def sample_candidate(trial: Any, recipe: SearchRecipe) -> Candidate:
     policy.setdefault("lr", recipe.train.lr)
     policy.setdefault("epochs", recipe.train.epochs)
     policy.setdefault("sparsity", 0.0)
-    if arch.get("cell") == "rnn":  # the unrolled Elman cell is not traceable for pruning
-        policy["sparsity"] = 0.0
+    policy.setdefault("bits", 32)
+    policy.setdefault("distill", False)
+    if policy["distill"]:
+        policy.setdefault("teacher", "unpruned")
+    if arch.get("cell") == "rnn":  # the unrolled Elman cell is not traceable for pruning,
+        policy["sparsity"] = 0.0  # and quantize.ptq rejects its weights shared over the steps
+        policy["bits"] = 32
     return Candidate(family, arch, policy)
 
 

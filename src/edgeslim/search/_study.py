@@ -37,7 +37,7 @@ from optuna.trial import TrialState
 from edgeslim._core.errors import EdgeslimError, RecipeError
 from edgeslim._core.seeding import seed_everything
 from edgeslim.models.train import Callback
-from edgeslim.search._cost import Cost, InstructionModel, candidate_cost
+from edgeslim.search._cost import Cost, InstructionModel, candidate_cost, export_onnx
 from edgeslim.search._nets import build_candidate
 from edgeslim.search._space import Candidate, SearchRecipe, parse_search_recipe, sample_candidate
 
@@ -228,22 +228,82 @@ def sample_layer_policy(
     return Candidate(cand.family, cand.arch, policy)
 
 
-def compress(module: Any, cand: Candidate, recipe: SearchRecipe, dataset: Any, tune: bool) -> Any:
-    """Apply the candidate's pruning policy (structured ``prune.channel``); ``tune``: fine-tune."""
-    sparsity = float(cand.policy.get("sparsity", 0.0))
-    if sparsity <= 0:
-        return module
+PTQ_PARAMS = {"calibration_samples": 128, "per_channel": True}
+
+
+def compress(
+    module: Any,
+    cand: Candidate,
+    recipe: SearchRecipe,
+    dataset: Any,
+    tune: bool,
+    teacher: Any = None,
+) -> Any:
+    """Apply the candidate's policy: structured pruning (``prune.channel``), then (``tune``)
+    distillation (``compress.distill``) from ``teacher`` or, by default, the unpruned module,
+    then the bit width (8: ``quantize.ptq``, a quantized module whose export is QDQ ONNX).
+
+    With ``distill`` the pruned model is fine-tuned with the distillation loss for
+    ``fine_tune_epochs`` instead of the plain loss (the same epochs either way)."""
     from edgeslim import passes
 
-    params = {
-        "sparsity": sparsity,
-        "importance": cand.policy.get("importance", "l2"),
-        "fine_tune_epochs": int(cand.policy.get("fine_tune_epochs", 2)) if tune else 0,
-    }
-    if cand.policy.get("group_sparsity"):
-        params["group_sparsity"] = dict(cand.policy["group_sparsity"])
-    ctx = _pass_context(recipe, dataset, cand.policy)
-    return passes.apply("prune.channel", module, params, ctx).model
+    policy = cand.policy
+    sparsity = float(policy.get("sparsity", 0.0))
+    ft = int(policy.get("fine_tune_epochs", 2))
+    distill = tune and distills(cand) and ft > 0
+    ctx = _pass_context(recipe, dataset, policy)
+    if distill and teacher is None:
+        import copy
+
+        teacher = copy.deepcopy(module).eval()
+    if sparsity > 0:
+        params = {
+            "sparsity": sparsity,
+            "importance": policy.get("importance", "l2"),
+            "fine_tune_epochs": ft if tune and not distill else 0,
+        }
+        if policy.get("group_sparsity"):
+            params["group_sparsity"] = dict(policy["group_sparsity"])
+        module = passes.apply("prune.channel", module, params, ctx).model
+    if distill:
+        ctx.extras.update(chain_input=teacher, train_config=_train_config(recipe, policy, ft))
+        kd = {
+            "teacher": "original",
+            "epochs": ft,
+            "alpha": float(policy.get("distill_alpha", 0.7)),
+            "temperature": float(policy.get("distill_temperature", 4.0)),
+        }
+        module = passes.apply("compress.distill", module, kd, ctx).model
+    if int(policy.get("bits", 32)) == 8:
+        module = passes.apply("quantize.ptq", module, dict(PTQ_PARAMS), ctx).model
+    return module
+
+
+def distills(cand: Candidate) -> bool:
+    """Whether the candidate's policy distills: ``distill`` on, and a teacher that differs from
+    the student (a baseline, or the unpruned model of a pruned candidate)."""
+    p = cand.policy
+    if not p.get("distill"):
+        return False
+    return p.get("teacher", "unpruned") != "unpruned" or float(p.get("sparsity", 0.0)) > 0
+
+
+_TEACHERS: dict[tuple[str, str], Any] = {}
+
+
+def baseline_teacher(name: str, recipe: SearchRecipe, dataset: Any) -> Any:
+    """The recipe's baseline ``name`` trained with the recipe's settings (once per process)."""
+    key = (recipe.name, name)
+    if key not in _TEACHERS:
+        from edgeslim.models import build_model, config_from_dict
+        from edgeslim.models.train import fit
+
+        seed_everything(recipe.seed)
+        module = build_model(config_from_dict(dict(recipe.baselines[name])), dataset.spec)
+        fit(module, dataset, _train_config(recipe, {"lr": recipe.train.lr,
+                                                    "epochs": recipe.train.epochs}))  # fmt: skip
+        _TEACHERS[key] = module.eval()
+    return _TEACHERS[key]
 
 
 def build(cand: Candidate, recipe: SearchRecipe, dataset: Any) -> Any:
@@ -278,10 +338,27 @@ def objective_values(recipe: SearchRecipe, quality: dict[str, float], cost: Cost
 
 
 def _quality(module: Any, dataset: Any, split: str) -> dict[str, float]:
+    """Scores of ``module`` on ``split``; a quantized module is scored by running its QDQ
+    ONNX (raw inputs) in onnxruntime, so int8 candidates are judged as quantized."""
     from edgeslim.models.train import evaluate
 
-    r = evaluate(module, dataset, split)
-    return {k: float(v) for k, v in r.items()}
+    proto = getattr(module, "proto", None)
+    if proto is None:
+        r = evaluate(module, dataset, split)
+        return {k: float(v) for k, v in r.items()}
+    import onnxruntime as ort
+
+    from edgeslim.models.train._eval import scores, split_arrays
+
+    x, y = split_arrays(dataset, split)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    outs = [
+        np.asarray(sess.run(None, {name: np.asarray(x[i : i + 1], np.float32)})[0])
+        for i in range(len(x))
+    ]
+    out = np.concatenate(outs).astype(np.float32)
+    return {**scores(dataset.spec.task, out, y), "samples": float(len(x))}
 
 
 def run_trial(study: optuna.Study, setup: SearchSetup, dataset: Any) -> optuna.trial.FrozenTrial:
@@ -316,9 +393,15 @@ def run_trial(study: optuna.Study, setup: SearchSetup, dataset: Any) -> optuna.t
 
         fit(module, dataset, _train_config(recipe, cand.policy),
             callbacks=[_Pruning(trial, study, recipe)])  # fmt: skip
-        module = compress(module, cand, recipe, dataset, True)
-        cut = float(cand.policy.get("sparsity", 0.0)) > 0  # else the structure is unchanged
-        final = candidate_cost(module, dataset, setup.target, model) if cut else cost
+        teacher = None
+        if distills(cand) and cand.policy.get("teacher", "unpruned") != "unpruned":
+            teacher = baseline_teacher(str(cand.policy["teacher"]), recipe, dataset)
+        module = compress(module, cand, recipe, dataset, True, teacher)
+        trial.set_user_attr("distilled", distills(cand))
+        # pruning changes the structure; int8 requantization constants depend on the trained
+        # scales (a few bytes of code differ from the untrained prediction): cost both again
+        changed = float(cand.policy.get("sparsity", 0.0)) > 0 or cand.policy.get("bits") == 8
+        final = candidate_cost(module, dataset, setup.target, model) if changed else cost
         val, test = _quality(module, dataset, "val"), _quality(module, dataset, "test")
         trial.set_user_attr("cost", final.to_dict())
         trial.set_user_attr("val", val)
@@ -350,13 +433,8 @@ def run_trial(study: optuna.Study, setup: SearchSetup, dataset: Any) -> optuna.t
 
 
 def _save_onnx(module: Any, dataset: Any, setup: SearchSetup, folder: str) -> str:
-    from edgeslim import ir
-    from edgeslim.models import with_normalization
-
     path = Path(setup.out_dir) / setup.study_name / folder / "model.onnx"
-    wrapped = with_normalization(module, dataset.normalization, dataset.spec.input_shape)
-    ir.export_torch(wrapped, dataset.spec.input_shape, path, force=True)
-    return str(path)
+    return str(export_onnx(module, dataset, path))
 
 
 def load_data(recipe: SearchRecipe) -> Any:
@@ -485,6 +563,8 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                 "onnx": a.get("onnx"),
                 "seconds": a.get("seconds"),
                 "feasible": all(v <= 0 for v in a.get("constraint", [0.0])),
+                "bits": int((a.get("candidate") or {}).get("policy", {}).get("bits", 32)),
+                "distilled": bool(a.get("distilled", False)),
                 "params": dict(t.params),
                 "retry_of": a.get("retry_of"),
             }

@@ -152,7 +152,7 @@ static void es_dense_f32(const float *x, const float *wt, const float *bias, flo
     for (i = 0; i < m; ++i) {
         const float *xr = x + (long)i * k;
         int j = 0;
-        for (; j + 4 <= n; j += 4) {
+        for (; j < (n & ~3); j += 4) {
             const float *w0 = wt + (long)j * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
             float a0 = bias ? bias[j] : 0.0f, a1 = bias ? bias[j + 1] : 0.0f;
             float a2 = bias ? bias[j + 2] : 0.0f, a3 = bias ? bias[j + 3] : 0.0f;
