@@ -227,6 +227,7 @@ def int8_rows(tmp: Path, cmsis: dict[str, float] | None) -> list[str]:
         x = np.random.default_rng(1).standard_normal((1, *shape)).astype(np.float32)
         variants = [("plain", QOptions("single", False), "default")]
         variants += [("SIMD", QOptions("single", True), "default")]
+        variants += [("SIMD im2col2", QOptions("single", True), "im2col2")]
         variants += [("SIMD auto", QOptions("single", True), "auto")]
         for label, q, layout in variants:
             rep = measure_deploy(
@@ -251,7 +252,7 @@ def int8_rows(tmp: Path, cmsis: dict[str, float] | None) -> list[str]:
                 f"{m['arena_bytes']:.0f} | {m['stack_bytes']:.0f} | {anchor} | {ratio} | "
                 f"{aflash} | {fratio} | {'yes' if rep.exact else 'NO'} |"
             )
-            if name.startswith("anchor") and label == "SIMD":
+            if name.startswith("anchor") and label in ("SIMD", "SIMD im2col2", "SIMD auto"):
                 for layer in rep.layers:
                     if layer["macs"]:
                         per = layer["instructions"] / layer["macs"]

@@ -67,6 +67,9 @@ def test_pattern_graph_lowers_to_int8_kernels() -> None:
         (True, "single", "im2col"),
         (True, "double", "im2col"),
         (False, "double", "im2col"),
+        (True, "single", "im2col2"),
+        (False, "single", "im2col2"),
+        (True, "double", "im2col2"),
     ],
 )
 def test_pattern_graph_bit_exact_on_host(
@@ -184,3 +187,22 @@ def test_mixed_algorithms_compile_strict_and_agree(tmp_path: Path) -> None:
         err, ok = compare(outs[-1], reference(graph, x, art.program), exact=True)
         assert ok, f"error {err}"
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+@needs_cc
+def test_im2col2_matches_im2col_and_selects_its_kernel(tmp_path: Path) -> None:
+    """The padded-copy im2col (``im2col2``) gives the same codes as ``im2col``, dense convs use
+    ``es_qconv_im2col2``, depthwise and dense layers fall back to their im2col kernels."""
+    graph = pattern_graph()
+    x = _x((4, 6, 6), 8)
+    outs = {}
+    for algo in ("im2col", "im2col2"):
+        art = export_c(graph, tmp_path / algo, "host", qopts=_all_algo(graph, QOptions(), algo))
+        outs[algo] = run_host(art, x, sanitize=True)
+        src = (tmp_path / algo / "model.c").read_text()
+        assert ("es_qconv_im2col2(" in src) is (algo == "im2col2")
+        algos = {s.params["algo"] for s in art.program.steps if "algo" in s.params}
+        dw = [s for s in art.program.steps if s.params.get("depthwise")]
+        assert dw and all(s.params["algo"] == "im2col" for s in dw)
+        assert ("im2col2" in algos) is (algo == "im2col2")
+    np.testing.assert_array_equal(outs["im2col"], outs["im2col2"])

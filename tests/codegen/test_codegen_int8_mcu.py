@@ -12,6 +12,7 @@ from tests.codegen.int8_graphs import pattern_graph, quantized_zoo
 from edgeslim.api.deploy import measure_deploy
 from edgeslim.backends.qemu import mcu_toolchain_available
 from edgeslim.codegen.nn import QOptions
+from edgeslim.codegen.nn._qlower import ALGOS
 from edgeslim.targets import load_target
 
 pytestmark = [
@@ -42,6 +43,19 @@ def test_pattern_graph_in_qemu_plain_and_simd(tmp_path: Path) -> None:
     assert plain["flash_bytes"] > 0 and plain["arena_bytes"] > 0
 
 
+def test_im2col2_bit_exact_in_qemu_plain_and_simd(tmp_path: Path) -> None:
+    """The padded-copy im2col kernel: exact in QEMU, SIMD and plain give the same codes."""
+    graph = pattern_graph()
+    x = np.random.default_rng(5).standard_normal((3, 4, 6, 6)).astype(np.float32)
+    for simd in (False, True):
+        rep = measure_deploy(
+            graph, x, "cortex-m4", tmp_path / str(simd), qopts=QOptions("single", simd),
+            layout="im2col2",
+        )  # fmt: skip
+        assert rep.exact and rep.max_error == 0.0
+        assert "im2col2" in set(rep.options["algorithms"].values())
+
+
 @pytest.mark.torch
 def test_tcn_int8_auto_layout_in_qemu(tmp_path: Path) -> None:
     pytest.importorskip("torch")
@@ -51,9 +65,9 @@ def test_tcn_int8_auto_layout_in_qemu(tmp_path: Path) -> None:
     assert rep.exact
     assert rep.choices, "auto layout records its measured choices"
     for c in rep.choices:
-        assert c["chosen"] in ("direct", "im2col")
-        assert c[c["chosen"]] == min(c[a] for a in ("direct", "im2col") if a in c)
-    assert set(rep.options["algorithms"].values()) <= {"direct", "im2col"}
+        assert c["chosen"] in ALGOS
+        assert c[c["chosen"]] == min(c[a] for a in ALGOS if a in c)
+    assert set(rep.options["algorithms"].values()) <= set(ALGOS)
     m = _metrics(rep)
     assert m["instructions"] > 0 and m["stack_bytes"] > 0
     assert any(layer["kernel"] == "qconv" for layer in rep.layers)

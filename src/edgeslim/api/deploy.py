@@ -14,11 +14,12 @@ get int8 kernels (:mod:`edgeslim.codegen.nn._qlower`); their reference is the in
 it gives the interpreter's codes) and they must match bit for bit unless a float reduction
 (a float conv, RNN cell, softmax) sits between quantized layers.
 
-Layouts (``layout="auto"``): each int8 Conv/Gemm has two algorithms, ``direct`` (weights
-[cout][cin][kh][kw], no scratch) and ``im2col`` (an int16 column per output pixel, weights as
-rows; with SIMD reordered for SXTB16/SMLAD). ``auto`` measures both on an emulated MCU target
-and keeps the one with fewer instructions per layer; :func:`choose_layouts` reports every choice
-with its counts.
+Layouts (``layout="auto"``): each int8 Conv/Gemm has three algorithms, ``direct`` (weights
+[cout][cin][kh][kw], no scratch), ``im2col`` (an int16 column per output pixel, weights as
+rows; with SIMD reordered for SXTB16/SMLAD) and ``im2col2`` (im2col over a zero-padded int16
+copy of ``x - zx`` built once per layer: more arena, cheaper columns). ``auto`` measures
+them on an emulated MCU target and keeps the one with fewer instructions per layer;
+:func:`choose_layouts` reports every choice with its counts.
 """
 
 from __future__ import annotations

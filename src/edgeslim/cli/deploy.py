@@ -45,6 +45,7 @@ class LayoutOpt(enum.StrEnum):
     auto = "auto"
     direct = "direct"
     im2col = "im2col"
+    im2col2 = "im2col2"
 
 
 class RoundingOpt(enum.StrEnum):
@@ -77,7 +78,8 @@ LayoutArg = Annotated[
     typer.Option(
         "--layout",
         help="int8 Conv/Gemm algorithm: default (im2col with SIMD, else direct), direct, "
-        "im2col, or auto (measured per layer on the emulated target).",
+        "im2col, im2col2 (padded int16 copy once per layer), or auto (measured per layer on "
+        "the emulated target).",
     ),
 ]
 TargetOpt = Annotated[
@@ -157,7 +159,7 @@ def _int8_row(o: dict[str, Any]) -> str:
 
 
 def _choice_row(c: dict[str, Any]) -> str:
-    counts = ", ".join(f"{a} {c[a]:.0f}" for a in ("direct", "im2col") if a in c)
+    counts = ", ".join(f"{a} {c[a]:.0f}" for a in ("direct", "im2col", "im2col2") if a in c)
     return f"{c['chosen']} (instructions: {counts})"
 
 

@@ -45,7 +45,7 @@ from edgeslim.ir.interp import OPS
 from edgeslim.passes.quantize._integer import quantize_multiplier
 
 ROUNDINGS = ("single", "double")
-ALGOS = ("direct", "im2col")
+ALGOS = ("direct", "im2col", "im2col2")
 UNARY = frozenset(
     {"Relu", "Clip", "Tanh", "Sigmoid", "LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Neg"}
 )
@@ -65,7 +65,7 @@ class QOptions:
 
     rounding: str = "single"
     simd: bool = False
-    algos: tuple[tuple[str, str], ...] = ()  # (node name, "direct" | "im2col")
+    algos: tuple[tuple[str, str], ...] = ()  # (node name, "direct" | "im2col" | "im2col2")
 
     def algo(self, node: str, default: str) -> str:
         return dict(self.algos).get(node, default)
@@ -527,8 +527,10 @@ class QState:
         algo = self.options.algo(node.name, "im2col")
         if groups != 1 and not depthwise:
             algo = "direct"
+        if algo == "im2col2" and depthwise:  # im2col2 is for dense convolutions only
+            algo = "im2col"
         w2: np.ndarray = w.reshape(cout, kdim).astype(np.int8)
-        if algo == "im2col" and self.options.simd and not depthwise:
+        if algo in ("im2col", "im2col2") and self.options.simd and not depthwise:
             w2 = simd_pack(w2)
         y = q.outputs[0]
         self.activation(y)
@@ -546,6 +548,10 @@ class QState:
             outs += (self._scratch(node, ph * pw + 2),)
         elif algo == "im2col":
             outs += (self._scratch(node, kdim + 1),)
+        elif algo == "im2col2":  # the column, then a zero-padded int16 copy of (x - zx)
+            ph = (ys[2] - 1) * strides[0] + (k[0] - 1) * dil[0] + 1
+            pw = (ys[3] - 1) * strides[1] + (k[1] - 1) * dil[1] + 1
+            outs += (self._scratch(node, (kdim + 1) // 2 * 2 + xs[1] * ph * pw),)
         macs = ys[1] * ys[2] * ys[3] * kdim
         self._emit(
             node,
@@ -620,6 +626,7 @@ class QState:
         if rq is None:
             return False
         algo = self.options.algo(node.name, "im2col")
+        algo = "im2col" if algo == "im2col2" else algo  # the dense column needs no padding
         w2: np.ndarray = np.ascontiguousarray(wt).astype(np.int8)
         if algo == "im2col" and self.options.simd:
             w2 = simd_pack(w2)

@@ -258,8 +258,8 @@ def _used(program: Program) -> set[str]:
             used |= {name, "requant", "sat8"}
             if dw and algo == "im2col":
                 used |= {"simd_ops"} if simd else set()
-            elif algo == "im2col":
-                used |= {"im2col"} if s.kernel == "qconv" else set()
+            elif algo in ("im2col", "im2col2"):
+                used |= {"im2col"} if s.kernel == "qconv" and algo == "im2col" else set()
                 used |= {"simd_ops", "dot4", "store4"} if simd else {"dot4_rows", "store4"}
     if "qrnn" in used and simd:
         used |= {"simd_ops", "dot4"}
