@@ -88,3 +88,34 @@ def test_measure_without_data_is_a_user_error(
     model = _onnx(zoo_graph("mlp", Layout.TABULAR), tmp_path / "m.onnx")
     r = CliRunner().invoke(app, ["measure", str(model), "--target", "host"])
     assert r.exit_code != 0 and "--data" in str(r.exception)
+
+
+def _main(*argv: str) -> int:
+    from edgeslim.cli import main
+
+    try:
+        main(list(argv))
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
+
+
+@needs_cc
+@pytest.mark.toolchain
+def test_top_level_measure_passes_simd_and_layout_through(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import onnx
+    from tests.codegen.int8_graphs import quantized_zoo
+
+    model = tmp_path / "q.onnx"
+    onnx.save(to_onnx(quantized_zoo("cnn", (1, 8, 8), tmp_path)), model)
+    np.savez(tmp_path / "t.npz", x_test=sample_inputs(Layout.IMAGE, n=3))
+    argv = ["measure", str(model), "--data", str(tmp_path / "t.npz"), "--target", "host"]
+    argv += ["--no-simd", "--store", str(tmp_path / "s.db")]
+    assert _main(*argv, "--layout", "im2col2", "--format", "json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["exact"] and out["options"]["simd"] is False
+    assert "im2col2" in out["options"]["algorithms"].values()
+    assert _main(*argv, "--layout", "sideways") == 2
+    assert "sideways" in capsys.readouterr().err

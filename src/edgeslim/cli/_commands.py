@@ -12,6 +12,7 @@ from edgeslim._core.errors import EdgeslimError, RecipeError
 from edgeslim.cli import _ui
 from edgeslim.cli._app import _show_results, app
 from edgeslim.cli._options import ForceOpt, Format, FormatOpt, OutOpt, StoreOpt, _store_url
+from edgeslim.cli.deploy import LayoutArg, LayoutOpt, SimdArg
 
 
 def _parse_value(text: str) -> Any:
@@ -100,6 +101,8 @@ def measure(
         ),
     ] = None,
     samples: Annotated[int, typer.Option(help="Test samples run on --target.")] = 20,
+    simd: SimdArg = None,
+    layout: LayoutArg = LayoutOpt.default,
     store: StoreOpt = "",
     out: OutOpt = Path("edgeslim-out"),
     fmt: FormatOpt = Format.table,
@@ -125,6 +128,8 @@ def measure(
             dataset=None if is_file else data,
             samples=samples,
             store=store,
+            simd=simd,
+            layout=layout,
             fmt=deploy.Fmt(fmt.value),
         )
         return
