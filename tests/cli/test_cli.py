@@ -7,19 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from cli_support import run_cli
 from edgeslim.cli import main
 
 pytestmark = pytest.mark.torch
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+_cli = run_cli
 
 
 def _one_line_error(code: int, err: str, *fragments: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 from tests.codegen.conftest import needs_cc, sample_inputs
 from typer.testing import CliRunner
 
+from cli_support import run_cli
 from edgeslim.cli.deploy import app
 from edgeslim.data.spec import Layout
 from edgeslim.ir import Graph, to_onnx
@@ -90,16 +91,6 @@ def test_measure_without_data_is_a_user_error(
     assert r.exit_code != 0 and "--data" in str(r.exception)
 
 
-def _main(*argv: str) -> int:
-    from edgeslim.cli import main
-
-    try:
-        main(list(argv))
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    return 0
-
-
 @needs_cc
 @pytest.mark.toolchain
 def test_top_level_measure_passes_simd_and_layout_through(
@@ -113,9 +104,10 @@ def test_top_level_measure_passes_simd_and_layout_through(
     np.savez(tmp_path / "t.npz", x_test=sample_inputs(Layout.IMAGE, n=3))
     argv = ["measure", str(model), "--data", str(tmp_path / "t.npz"), "--target", "host"]
     argv += ["--no-simd", "--store", str(tmp_path / "s.db")]
-    assert _main(*argv, "--layout", "im2col2", "--format", "json") == 0
-    out = json.loads(capsys.readouterr().out)
+    code, stdout, _ = run_cli(capsys, *argv, "--layout", "im2col2", "--format", "json")
+    assert code == 0
+    out = json.loads(stdout)
     assert out["exact"] and out["options"]["simd"] is False
     assert "im2col2" in out["options"]["algorithms"].values()
-    assert _main(*argv, "--layout", "sideways") == 2
-    assert "sideways" in capsys.readouterr().err
+    code, _, err = run_cli(capsys, *argv, "--layout", "sideways")
+    assert code == 2 and "sideways" in err

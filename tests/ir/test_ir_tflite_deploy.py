@@ -16,6 +16,7 @@ pmw = pytest.importorskip("pymicro_wakeword", reason="needs pymicro-wakeword (it
 
 from tflite_build_fixture import Op, T, build  # noqa: E402
 
+from cli_support import run_cli  # noqa: E402
 from edgeslim import ir  # noqa: E402
 from edgeslim._core.errors import ModelError  # noqa: E402
 from edgeslim.codegen.nn import QOptions  # noqa: E402
@@ -111,16 +112,7 @@ def test_packed_inputs_rejects_wrong_frames() -> None:
         packed_inputs(g, np.zeros((2, 7), np.int8))
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    from edgeslim.cli import main
-
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+_cli = run_cli
 
 
 def test_cli_import_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,19 +13,12 @@ from typing import Any
 import optuna
 import pytest
 
-from edgeslim.cli import main
+from cli_support import run_cli
 
 pytestmark = pytest.mark.torch
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+_cli = run_cli
 
 
 def _json(out: str) -> dict[str, Any]:
