@@ -94,48 +94,60 @@ def _need_const(ctx: Ctx, node: Node, i: int) -> np.ndarray:
     return ctx.env[name] if name else np.zeros(0)
 
 
-def conv(ctx: Ctx, node: Node) -> None:
-    x, y = node.inputs[0], node.outputs[0]
-    w = _need_const(ctx, node, 1).astype(np.float32)
+def conv_geometry(
+    ctx: Ctx, node: Node, x: str, y: str, kernel: tuple[int, ...]
+) -> dict[str, Any] | None:
+    """The 2-D geometry of a Conv node (a 1-D conv is a 2-D conv of height 1) as the kernels'
+    parameters, or None for what they do not cover (3-D and up, ``auto_pad`` SAME)."""
     xs, ys = ctx.shape(x), ctx.shape(y)
     nd = len(xs) - 2
     if nd not in (1, 2) or str(_attr(node, "auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
-        raise _unsupported(node, f"{nd}-D convolution or auto_pad")
-    k = list(w.shape[2:])
+        return None
+    k = list(kernel)
     strides = [int(s) for s in _attr(node, "strides", [1] * nd)]
     dil = [int(s) for s in _attr(node, "dilations", [1] * nd)]
     pads = [int(s) for s in _attr(node, "pads", [0] * 2 * nd)]
-    if nd == 1:  # a 1-D conv is a 2-D conv of height 1
+    if nd == 1:
         k, strides, dil = [1, *k], [1, *strides], [1, *dil]
         pads = [0, pads[0], 0, pads[1]]
         xs, ys = (*xs[:2], 1, xs[2]), (*ys[:2], 1, ys[2])
-    groups = int(_attr(node, "group", 1))
+    return {
+        "cin": xs[1],
+        "h": xs[2],
+        "w": xs[3],
+        "cout": ys[1],
+        "kh": k[0],
+        "kw": k[1],
+        "sh": strides[0],
+        "sw": strides[1],
+        "dh": dil[0],
+        "dw": dil[1],
+        "pt": pads[0],
+        "pl": pads[1],
+        "oh": ys[2],
+        "ow": ys[3],
+        "groups": int(_attr(node, "group", 1)),
+    }
+
+
+def conv(ctx: Ctx, node: Node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    w = _need_const(ctx, node, 1).astype(np.float32)
+    g = conv_geometry(ctx, node, x, y, w.shape[2:])
+    if g is None:
+        raise _unsupported(node, f"{len(ctx.shape(x)) - 2}-D convolution or auto_pad")
     bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
     wname = ctx.add_const(node.inputs[1], w)
     inputs = (x, wname) + ((bias,) if bias else ())
-    macs = ys[1] * ys[2] * ys[3] * (xs[1] // groups) * k[0] * k[1]
+    macs = g["cout"] * g["oh"] * g["ow"] * (g["cin"] // g["groups"]) * g["kh"] * g["kw"]
     ctx.emit(
         node,
         "conv2d",
         inputs,
         (y,),
         macs,
-        cin=xs[1],
-        h=xs[2],
-        w=xs[3],
-        cout=ys[1],
-        kh=k[0],
-        kw=k[1],
-        sh=strides[0],
-        sw=strides[1],
-        dh=dil[0],
-        dw=dil[1],
-        pt=pads[0],
-        pl=pads[1],
-        oh=ys[2],
-        ow=ys[3],
-        groups=groups,
-        loop="taps" if groups > 1 or k[0] == 1 or k[1] == 1 else "direct",
+        **g,
+        loop="taps" if g["groups"] > 1 or g["kh"] == 1 or g["kw"] == 1 else "direct",
         has_bias=bool(bias),
         act=ACT_NONE,
         lo=float("-inf"),

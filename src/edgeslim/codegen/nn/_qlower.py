@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeslim.codegen.nn._ops import LOWER, Ctx, _attr
+from edgeslim.codegen.nn._ops import LOWER, Ctx, _attr, conv_geometry
 from edgeslim.codegen.nn._program import Value
 from edgeslim.ir.graph import Graph, Node
 from edgeslim.ir.interp import OPS
@@ -505,25 +505,15 @@ class QState:
         qp: tuple[float, int],
     ) -> bool:
         x = info.codes
-        xs, ys = self.ctx.shape(x), self.ctx.shape(q.outputs[0])
-        nd = len(xs) - 2
-        if nd not in (1, 2) or str(_attr(node, "auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
+        g = conv_geometry(self.ctx, node, x, q.outputs[0], w.shape[2:])
+        if g is None:
             return False
-        k = list(w.shape[2:])
-        strides = [int(s) for s in _attr(node, "strides", [1] * nd)]
-        dil = [int(s) for s in _attr(node, "dilations", [1] * nd)]
-        pads = [int(s) for s in _attr(node, "pads", [0] * 2 * nd)]
-        if nd == 1:
-            k, strides, dil = [1, *k], [1, *strides], [1, *dil]
-            pads = [0, pads[0], 0, pads[1]]
-            xs, ys = (*xs[:2], 1, xs[2]), (*ys[:2], 1, ys[2])
-        groups = int(_attr(node, "group", 1))
-        cout = ys[1]
+        cin, cout, groups = g["cin"], g["cout"], g["groups"]
         rq = self._requant(info.scale, ws, qp[0], cout)
         if rq is None:
             return False
-        kdim = (xs[1] // groups) * k[0] * k[1]
-        depthwise = groups == xs[1] == cout
+        kdim = (cin // groups) * g["kh"] * g["kw"]
+        depthwise = groups == cin == cout
         algo = self.options.algo(node.name, "im2col")
         if groups != 1 and not depthwise:
             algo = "direct"
@@ -541,46 +531,31 @@ class QState:
             self.ctx.add_const(f"{node.name}_m0", rq[0]),
             self.ctx.add_const(f"{node.name}_shift", rq[1]),
         )
+        # the zero-padded input window one channel spans
+        ph = (g["oh"] - 1) * g["sh"] + (g["kh"] - 1) * g["dh"] + 1
+        pw = (g["ow"] - 1) * g["sw"] + (g["kw"] - 1) * g["dw"] + 1
         outs: tuple[str, ...] = (y,)
         if algo == "im2col" and depthwise:  # a zero-padded int16 copy of one channel
-            ph = (ys[2] - 1) * strides[0] + (k[0] - 1) * dil[0] + 1
-            pw = (ys[3] - 1) * strides[1] + (k[1] - 1) * dil[1] + 1
             outs += (self._scratch(node, ph * pw + 2),)
         elif algo == "im2col":
             outs += (self._scratch(node, kdim + 1),)
         elif algo == "im2col2":  # the column, then a zero-padded int16 copy of (x - zx)
-            ph = (ys[2] - 1) * strides[0] + (k[0] - 1) * dil[0] + 1
-            pw = (ys[3] - 1) * strides[1] + (k[1] - 1) * dil[1] + 1
-            outs += (self._scratch(node, (kdim + 1) // 2 * 2 + xs[1] * ph * pw),)
-        macs = ys[1] * ys[2] * ys[3] * kdim
+            outs += (self._scratch(node, (kdim + 1) // 2 * 2 + cin * ph * pw),)
+        macs = cout * g["oh"] * g["ow"] * kdim
         self._emit(
             node,
             "qconv",
             (x, *consts),
             outs,
             macs,
-            cin=xs[1],
-            h=xs[2],
-            w=xs[3],
-            cout=cout,
-            kh=k[0],
-            kw=k[1],
-            sh=strides[0],
-            sw=strides[1],
-            dh=dil[0],
-            dw=dil[1],
-            pt=pads[0],
-            pl=pads[1],
-            oh=ys[2],
-            ow=ys[3],
-            groups=groups,
+            **g,
             zx=info.zp,
             zy=qp[1],
             lo=max(qp[1], -128) if relu else -128,
             hi=127,
             kdim=kdim,
             algo=algo,
-            depthwise=groups == xs[1] == cout,
+            depthwise=depthwise,
         )
         self._finish(node, chain, q)
         return True
