@@ -324,5 +324,26 @@ def test_every_registered_op_is_tested_against_ort() -> None:
     # TFLite semantics, checked against TFLite Micro: tests/ir/test_ir_tflite_ops.py
     elsewhere |= {op for op in interp.supported_ops() if op.startswith("tflite.")}
     covered = {c[1] for c in CASES} | elsewhere
-    covered |= {*SIMPLE_UNARY, *SIMPLE_BINARY, *LOGICAL, *REDUCTIONS}
+    covered |= {*SIMPLE_UNARY, *SIMPLE_BINARY, *LOGICAL, *REDUCTIONS, *BITWISE, "BitShift"}
     assert set(interp.supported_ops()) - covered == set()
+
+
+BITWISE = ["BitwiseAnd", "BitwiseOr", "BitwiseXor"]
+
+
+@pytest.mark.parametrize("op", BITWISE)
+def test_bitwise_matches_ort(check_op: CheckOp, op: str) -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 256, 16).astype(np.uint8), rng.integers(0, 256, 16).astype(np.uint8)
+    (y,) = check_op(op, {"a": a, "b": b}, opset=18, exact=True)
+    assert y.dtype == np.uint8
+
+
+@pytest.mark.parametrize("direction", ["LEFT", "RIGHT"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint32, np.uint64])
+def test_bitshift_matches_ort(check_op: CheckOp, direction: str, dtype: type) -> None:
+    bits = np.dtype(dtype).itemsize * 8
+    a = np.array([1, 255, 7, 128, 3, 9, 1, 5], dtype)
+    b = np.array([0, 1, 3, 7, 2, 5, bits - 1, 0], dtype)
+    (y,) = check_op("BitShift", {"a": a, "b": b}, {}, {"direction": direction}, exact=True)
+    assert y.dtype == dtype

@@ -10,7 +10,6 @@ import pytest
 from quant_helpers import run_onnx
 
 from edgeslim import ir
-from edgeslim._core.errors import UnsupportedOpError
 from edgeslim._core.records import Provenance
 from edgeslim.measure._bounds import quantization_error_bound
 from edgeslim.passes import PassContext, create
@@ -87,12 +86,6 @@ def test_identical_graphs_have_a_near_zero_bound(digits: Any, digits_mlp: Any) -
     f = ir.from_onnx(float_onnx(digits_mlp, digits))
     b = quantization_error_bound(f, f, digits.x_train.min(0), digits.x_train.max(0))
     assert b.max < 1e-2  # only the float32 slack remains
-
-
-def test_recurrent_graph_is_reported_unsupported(digits: Any, digits_gru: Any) -> None:
-    f = ir.from_onnx(float_onnx(digits_gru, digits))
-    with pytest.raises(UnsupportedOpError, match=r"GRU|Shape"):
-        quantization_error_bound(f, f, 0.0, 1.0)
 
 
 @pytest.mark.parametrize(

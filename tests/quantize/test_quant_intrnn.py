@@ -201,6 +201,9 @@ def test_cli_int_rnn_stores_the_comparison(
     rec = api.open_store(store).get_run("gru-int-rnn8")
     agree = rec.metric("prediction_agreement", "float")
     assert agree is not None and agree.value >= 0.9
+    bound = rec.metric("output_deviation_bound", "float")
+    worst = rec.metric("output_max_abs_diff", "float")
+    assert bound is not None and worst is not None and bound.value >= worst.value
     assert Path(next(a.path for a in rec.artifacts if a.kind == "onnx")).is_file()
     again = CliRunner().invoke(app, args)
     assert again.exit_code != 0  # the artifact exists: --force needed

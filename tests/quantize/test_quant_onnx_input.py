@@ -65,7 +65,7 @@ def test_training_methods_are_refused(tmp_path: Path, float_file: Path) -> None:
     assert res.exit_code != 0
     message = str(res.exception)
     assert "needs a trainable model" in message and "ptq" in message
-    assert set(onnx_methods()) == {"ptq", "ptq-w4", "dynamic", "fp16", "int4", "int2"}
+    assert set(onnx_methods()) == {"ptq", "ptq-w4", "dynamic", "fp16", "int4", "int2", "int-rnn"}
 
 
 def test_shape_mismatch_is_named(tmp_path: Path, float_file: Path) -> None:

@@ -219,6 +219,10 @@ def run_one(
     out = out_dir / spec.name
     if out.exists() and any(out.iterdir()) and not force:
         raise RecipeError(f"output folder {out} already holds results; pass --force to replace")
+    from edgeslim import passes
+
+    for step in spec.passes:  # bad pass names or parameters fail before anything is written
+        passes.create(step.name, step.params())
     out.mkdir(parents=True, exist_ok=True)
     dataset = load_data(spec)
     run = store.create_run(spec.name, recipe=spec.model_dump(mode="json"))

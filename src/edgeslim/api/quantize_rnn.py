@@ -3,7 +3,9 @@
 onnxruntime runs neither integer GRU/LSTM nor edgeslim's custom domain, so the exported model is
 run by ``edgeslim.ir.interp`` (the reference that defines the integer cell bit for bit) and
 compared with the float model on onnxruntime: ``prediction_agreement``,
-``output_max_abs_diff`` and ``output_mean_abs_diff`` (context ``float``), the task metrics of
+``output_max_abs_diff`` and ``output_mean_abs_diff`` (context ``float``), the certified
+``output_deviation_bound`` over the training inputs' box (from the output ranges of the two
+models: the integer cells have no float counterpart op by op), the task metrics of
 the integer model (context ``interp``) and of the float model (context ``float-reference``),
 and the artifact's size. Everything goes to the store as one run.
 """
@@ -67,6 +69,7 @@ def integer_rnn(
     from edgeslim._core.io import atomic_write, ensure_writable
     from edgeslim.api.quantize import _run
     from edgeslim.measure import storage_metrics, task_metrics
+    from edgeslim.measure._bounds import quantization_error_bound
     from edgeslim.passes.quantize._intrnn import integer_recurrent
     from edgeslim.passes.quantize._model import calibration_inputs
 
@@ -117,6 +120,9 @@ def integer_rnn(
     if ref.ndim == 2 and ref.shape[1] > 1:
         agree = float(np.mean(ours.argmax(1) == ref.argmax(1)))
         metrics.append(Metric("prediction_agreement", agree, "1", m, "float"))
+    lo, hi = np.min(dataset.x_train, axis=0), np.max(dataset.x_train, axis=0)
+    bound = quantization_error_bound(graph, ir.from_onnx(proto), lo, hi)
+    metrics += bound.metrics("float")
     recipe = {
         "name": run_name,
         "data": {"name": request.data},

@@ -6,8 +6,10 @@
     with backend.load("model.onnx") as runner:     # a Runner
         y = runner.run(x)
 
-Registered: ``"torch"`` (:class:`TorchBackend`, a ``torch.nn.Module``) and ``"onnxruntime"``
-(:class:`OnnxRuntimeBackend`, an ONNX path). The registry is frozen after import.
+Registered: ``"torch"`` (:class:`TorchBackend`, a ``torch.nn.Module``), ``"onnxruntime"``
+(:class:`OnnxRuntimeBackend`, an ONNX path) and ``"interp"`` (:class:`InterpBackend`, an ONNX
+path run by ``edgeslim.ir.interp``: for ops only edgeslim runs). The registry is frozen after
+import.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from edgeslim.backends._base import (
     get_backend,
     runner_metrics,
 )
+from edgeslim.backends._interp import InterpBackend, InterpRunner, needs_interp
 from edgeslim.backends._onnxruntime import OnnxRuntimeBackend, OnnxRuntimeRunner
 from edgeslim.backends._torch import TorchBackend, TorchRunner, torch_threads
 
@@ -32,6 +35,8 @@ __all__ = [
     "ArtifactKind",
     "Backend",
     "Capability",
+    "InterpBackend",
+    "InterpRunner",
     "OnnxRuntimeBackend",
     "OnnxRuntimeRunner",
     "Runner",
@@ -40,6 +45,7 @@ __all__ = [
     "TorchRunner",
     "backend_names",
     "get_backend",
+    "needs_interp",
     "runner_metrics",
     "torch_threads",
 ]

@@ -202,7 +202,6 @@ def int_rnn(
     interp_acc = _find(result.metrics, "accuracy", "interp")
     rows[0]["accuracy"] = None if interp_acc is None else interp_acc.value
     rows[0].pop("ort p50 (s)", None)
-    rows[0].pop("bound", None)
     _print(rows, str(fmt), f"integer recurrent cells, int{state_bits} state")
     if fmt != Format.json:
         typer.echo(f"onnx: {result.artifacts['onnx']}")

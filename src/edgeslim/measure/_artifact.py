@@ -14,7 +14,14 @@ import numpy as np
 
 from edgeslim._core.errors import DataError, EdgeslimError
 from edgeslim._core.records import Metric
-from edgeslim.backends import ArtifactKind, Backend, Runner, get_backend, runner_metrics
+from edgeslim.backends import (
+    ArtifactKind,
+    Backend,
+    Runner,
+    get_backend,
+    needs_interp,
+    runner_metrics,
+)
 from edgeslim.data.spec import Task
 from edgeslim.ir.graph import Graph
 from edgeslim.measure._costs import LayerCost, layer_costs
@@ -81,9 +88,11 @@ def _quality(
     task: Task,
     chunk: int,
     on_torch: Callable[[], None],
+    runtime: str = "onnxruntime",
 ) -> list[Metric]:
-    """Task metrics of the artifact on onnxruntime; agreement of the torch module with it."""
-    with contextlib.closing(get_backend("onnxruntime").load(path)) as ort:
+    """Task metrics of the artifact on ``runtime`` (onnxruntime, or edgeslim's interpreter for
+    ops only edgeslim runs); agreement of the torch module with it."""
+    with contextlib.closing(get_backend(runtime).load(path)) as ort:
         artifact_out = _batched(ort, x_test, chunk)
     metrics = list(task_metrics(y_test, artifact_out, task))
     on_torch()
@@ -195,12 +204,25 @@ def measure_artifact(
     layers = layer_costs(graph, batch=1)
     activation = peak_activation_memory(graph, batch=1)
     metrics = [*structure_metrics(graph), *storage_metrics(path), *activation.metrics()]
-    step("quality on onnxruntime")
-    metrics += _quality(path, module, x_test, y_test, task, eval_chunk, lambda: step("torch"))
+    own = needs_interp(graph)
+    runtime = "interp" if own else "onnxruntime"
+    step(f"quality on {runtime}")
+    metrics += _quality(
+        path, module, x_test, y_test, task, eval_chunk, lambda: step("torch"), runtime
+    )
     sample, many = _rows(x_test, 1), _rows(x_test, batch)
     t_repeats = throughput_repeats or max(5, repeats // 5)
     warnings: list[str] = []
+    if own:
+        warnings.append(
+            f"quality from edgeslim's interpreter: onnxruntime cannot run {', '.join(own)}"
+        )
     for backend in resolved:
+        if own and backend.name == "onnxruntime":
+            note = f"skipped backend onnxruntime: it cannot run {', '.join(own)}"
+            if note not in warnings:
+                warnings.append(note)
+            continue
         label = f"{backend.name} threads={backend.resolved_threads or 'all'}"
         step(f"timing {label}")
         artifact = _artifact_for(backend, path, module)

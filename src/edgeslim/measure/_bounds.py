@@ -59,6 +59,8 @@ class DeviationBound:
     per_output: tuple[float, ...]
     output_lo: tuple[float, ...]  # the float model's output interval (for context)
     output_hi: tuple[float, ...]
+    method: str = "propagated"  # or "ranges": from the two models' output ranges alone
+    note: str = ""  # why "ranges" (the op the propagation lacks)
 
     @property
     def max(self) -> float:
@@ -85,6 +87,34 @@ class _Codes:  # output of a QuantizeLinear: remembers its input and qparams
     src: _S
     scale: np.ndarray
     zero_point: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class _DynCodes:  # DynamicQuantizeLinear's codes: its input and the runtime scale's upper bound
+    src: _S
+    step: float
+
+
+@dataclass(frozen=True, slots=True)
+class _DynScale:  # DynamicQuantizeLinear's runtime scale (times the weights' scale after a Mul)
+    step: float
+    factor: np.ndarray | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _DynZeroPoint:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _DynProduct:  # MatMulInteger/ConvInteger of dynamic codes before the rescaling Mul
+    node: Node
+    x: _S  # the float input, its error widened by the runtime rounding
+    w_int: np.ndarray  # quantized weight minus its zero point
+    w_float: np.ndarray
+
+
+_DYNAMIC = (_DynCodes, _DynScale, _DynZeroPoint, _DynProduct)
 
 
 def _op(node: Node, inputs: list[np.ndarray | None], opset: int) -> tuple[np.ndarray, ...]:
@@ -201,11 +231,16 @@ def _elementwise(node: Node, xs: list[_S], opset: int) -> _S:
         return _S(a.lo - b.hi, a.hi - b.lo, a.err + b.err)
     if op in ("Mul", "Div") and sum(x.const for x in xs) == 1:
         x, c = (xs[0], xs[1]) if xs[1].const else (xs[1], xs[0])
-        if c.err.any():
-            raise UnsupportedOpError(op, node.name, f"{_WHERE} (quantized scalar factor)")
-        k = c.lo if op == "Mul" else 1.0 / c.lo
-        a, b = x.lo * k, x.hi * k
-        return _S(np.minimum(a, b), np.maximum(a, b), x.err * np.abs(k))
+        if op == "Div" and x is not xs[0]:
+            raise UnsupportedOpError(op, node.name, f"{_WHERE} (constant / tensor)")
+        kf = np.asarray(c.lo, np.float64)
+        kq = np.asarray(c.q, np.float64)
+        if op == "Div":
+            kf, kq = 1.0 / kf, 1.0 / kq
+        u, v = x.lo * kf, x.hi * kf
+        # x' k' - x k = k' (x' - x) + (k' - k) x
+        amax = np.maximum(np.abs(x.lo), np.abs(x.hi))
+        return _S(np.minimum(u, v), np.maximum(u, v), x.err * np.abs(kq) + np.abs(kq - kf) * amax)
     if op == "Concat":
         return _S(*(_op(node, [getattr(x, k) for x in xs], opset)[0] for k in ("lo", "hi", "err")))
     if op == "Pad" and (
@@ -214,6 +249,10 @@ def _elementwise(node: Node, xs: list[_S], opset: int) -> _S:
         and np.any(xs[2].lo != 0)
     ):
         raise UnsupportedOpError(op, node.name, f"{_WHERE} (padding with a nonzero value)")
+    if op in _COMPARE and len(xs) == 2 and xs[1].const:
+        return _compare(op, xs[0], np.asarray(xs[1].lo, np.float64))
+    if op == "Where" and len(xs) == 3:
+        return _where(*xs)
     if op in _MONOTONE or op in _LIPSCHITZ:
         rest = [x.lo if x.const else None for x in xs[1:]]
         lo = _op(node, [xs[0].lo, *rest], opset)[0]
@@ -226,11 +265,88 @@ def _elementwise(node: Node, xs: list[_S], opset: int) -> _S:
     raise UnsupportedOpError(op, node.name, _WHERE)
 
 
-def _step(node: Node, env: dict[str, Any], opset: int) -> None:
+_COMPARE = {
+    "Greater": np.greater,
+    "GreaterOrEqual": np.greater_equal,
+    "Less": np.less,
+    "LessOrEqual": np.less_equal,
+}
+
+
+def _compare(op: str, x: _S, c: np.ndarray) -> _S:
+    """``x <op> c`` as 0/1: the float path's possible results in ``[lo, hi]``; ``err`` is 1
+    where the quantized path (``x'`` in ``[lo - err, hi + err]``) may decide differently."""
+    fn = _COMPARE[op]
+    ends = [fn(v, c) for v in (x.lo, x.hi, x.lo - x.err, x.hi + x.err)]
+    lo = np.minimum(ends[0], ends[1]).astype(np.float64)
+    hi = np.maximum(ends[0], ends[1]).astype(np.float64)
+    same = (ends[0] == ends[1]) & (ends[1] == ends[2]) & (ends[2] == ends[3])
+    return _S(lo, hi, (~same).astype(np.float64))
+
+
+def _where(cond: _S, a: _S, b: _S) -> _S:
+    """``cond ? a : b``: the hull of the branches the float path may take; the error is the
+    taken branch's where both paths agree on ``cond``, else the widest gap between the
+    quantized path's and the float path's possible values."""
+    may_a, may_b = cond.hi > 0, cond.lo < 1
+    big = np.inf
+    lo = np.minimum(np.where(may_a, a.lo, big), np.where(may_b, b.lo, big))
+    hi = np.maximum(np.where(may_a, a.hi, -big), np.where(may_b, b.hi, -big))
+    qa, qb = may_a | (cond.err > 0), may_b | (cond.err > 0)
+    qlo = np.minimum(np.where(qa, a.lo - a.err, big), np.where(qb, b.lo - b.err, big))
+    qhi = np.maximum(np.where(qa, a.hi + a.err, -big), np.where(qb, b.hi + b.err, -big))
+    agree = np.maximum(np.where(may_a, a.err, 0.0), np.where(may_b, b.err, 0.0))
+    gap = np.maximum(qhi - lo, hi - qlo)
+    return _S(lo, hi, np.where(cond.err > 0, np.maximum(gap, agree), agree))
+
+
+@dataclass(frozen=True, slots=True)
+class _IntRange:  # integer codes of an edgeslim integer cell (ranges mode only)
+    lo: float
+    hi: float
+    shape: tuple[int, ...]
+
+
+def _integer_cell(node: Node, env: dict[str, Any]) -> None:
+    """``edgeslim.IntGRU``/``IntLSTM`` outputs by their code ranges: the hidden state is a
+    convex combination of tanh table values (GRU) or a gate times one (LSTM), so it stays in
+    the int16 (or int8, ``state_bits`` 8) range; the LSTM cell uses all of int16."""
+    bits = int(node.attrs.get("state_bits", 16))
+    top = float(2 ** (bits - 1))
+    x = env[node.inputs[0]]
+    seq, batch = np.shape(x.src.lo if isinstance(x, _Codes) else x.lo)[:2]
+    nd = 2 if str(node.attrs.get("direction", "forward")) == "bidirectional" else 1
+    hidden = int(node.attrs["hidden_size"])
+    shapes = [(seq, nd, batch, hidden), (nd, batch, hidden), (nd, batch, hidden)]
+    for i, name in enumerate(node.outputs):
+        if name:
+            lo, hi = (-top, top - 1) if i < 2 else (-32768.0, 32767.0)
+            env[name] = _IntRange(lo, hi, shapes[min(i, 2)])
+
+
+def _step(
+    node: Node,
+    env: dict[str, Any],
+    ref: Mapping[str, np.ndarray],
+    opset: int,
+    ranges: bool = False,
+) -> None:
     xs: list[Any] = [env[t] if t else None for t in node.inputs]
     if node.op == "QuantizeLinear":
         zp = xs[2].q if len(xs) > 2 and xs[2] is not None else np.zeros((), np.uint8)
         env[node.outputs[0]] = _Codes(xs[0], xs[1].q, zp)
+        return
+    if node.op.removeprefix("edgeslim.") in ("IntGRU", "IntLSTM") and ranges:
+        _integer_cell(node, env)
+        return
+    if node.op == "DequantizeLinear" and isinstance(xs[0], _IntRange):
+        scale = np.asarray(xs[1].q, np.float64)
+        zp = np.asarray(xs[2].q, np.float64) if len(xs) > 2 and xs[2] is not None else 0.0
+        v_lo = np.broadcast_to((xs[0].lo - zp) * scale, xs[0].shape)
+        v_hi = np.broadcast_to((xs[0].hi - zp) * scale, xs[0].shape)
+        env[node.outputs[0]] = _S(
+            np.minimum(v_lo, v_hi), np.maximum(v_lo, v_hi), np.zeros(v_lo.shape)
+        )
         return
     if node.op == "DequantizeLinear":
         if not isinstance(xs[0], _Codes):
@@ -242,6 +358,16 @@ def _step(node: Node, env: dict[str, Any], opset: int) -> None:
         start, end = int(node.attrs.get("start", 0)), node.attrs.get("end")
         env[node.outputs[0]] = _const(dims[start : None if end is None else int(end)])
         return
+    if node.op in ("GRU", "LSTM"):
+        from edgeslim.measure._bounds_rnn import recurrent
+
+        for name, value in zip(node.outputs, recurrent(node, xs), strict=False):
+            if name:
+                env[name] = value
+        return
+    if node.op == "DynamicQuantizeLinear" or any(isinstance(x, _DYNAMIC) for x in xs):
+        _dynamic(node, xs, env, ref, opset)
+        return
     if any(isinstance(x, _Codes) for x in xs):
         raise UnsupportedOpError(node.op, node.name, f"{_WHERE} (integer codes as input)")
     if node.op in ("Conv", "Gemm", "MatMul"):
@@ -251,6 +377,84 @@ def _step(node: Node, env: dict[str, Any], opset: int) -> None:
         env[node.outputs[0]] = _linear(node, xs[0], xs[1], b, opset)
         return
     env[node.outputs[0]] = _elementwise(node, [x for x in xs if x is not None], opset)
+
+
+def _float_weight(node: Node, ref: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The float weight that onnxruntime's dynamic quantization replaced: ``W_quantized`` or,
+    for a Gemm turned into MatMul, ``W_Transposed_quantized`` (then transposed)."""
+    name = node.inputs[1]
+    base = name.removesuffix("_quantized")
+    transposed = base.endswith("_Transposed")
+    base = base.removesuffix("_Transposed")
+    if base not in ref:
+        raise UnsupportedOpError(
+            node.op, node.name, f"{_WHERE} (no float weight {base!r} for {name!r})"
+        )
+    w = np.asarray(ref[base], np.float64)
+    return w.T if transposed else w
+
+
+def _dynamic(
+    node: Node, xs: list[Any], env: dict[str, Any], ref: Mapping[str, np.ndarray], opset: int
+) -> None:
+    """Dynamic quantization (``DynamicQuantizeLinear -> MatMulInteger/ConvInteger -> Cast ->
+    Mul(x_scale * w_scale)``): together a linear op with weights ``w_scale (W_q - w_zp)`` on
+    the input rounded at run time. The runtime scale is ``(max(0, max x) - min(0, min x)) /
+    255`` over the whole tensor, at most ``step`` for every input in the box (also in a
+    batch), and rounding to it moves each element by at most ``step / 2`` (no clipping: the
+    range covers the tensor)."""
+    op, out = node.op, node.outputs
+    where = f"{_WHERE} (dynamic quantization)"
+    if op == "DynamicQuantizeLinear":
+        x = xs[0]
+        top = max(0.0, float(np.max(x.hi + x.err)))
+        bottom = min(0.0, float(np.min(x.lo - x.err)))
+        step = (top - bottom) / 255.0 * (1.0 + 1e-6)
+        env[out[0]] = _DynCodes(x, step)
+        if len(out) > 1 and out[1]:
+            env[out[1]] = _DynScale(step)
+        if len(out) > 2 and out[2]:
+            env[out[2]] = _DynZeroPoint()
+        return
+    if op == "Mul" and len(xs) == 2:
+        a, b = xs
+        if isinstance(b, _DynProduct) or (isinstance(b, _DynScale) and isinstance(a, _S)):
+            a, b = b, a
+        if isinstance(a, _DynScale) and a.factor is None and isinstance(b, _S) and b.const:
+            env[out[0]] = _DynScale(a.step, np.asarray(b.q, np.float64))
+            return
+        if isinstance(a, _DynProduct) and isinstance(b, _DynScale) and b.factor is not None:
+            p = a
+            factor = b.factor
+            if p.node.op == "Conv":
+                factor = factor.reshape((-1,) + (1,) * (p.w_int.ndim - 1))
+            wq = p.w_int * factor
+            w = _S(p.w_float, p.w_float, np.abs(wq - p.w_float), wq)
+            env[out[0]] = _linear(p.node, p.x, w, None, opset)
+            return
+    if op in ("MatMulInteger", "ConvInteger") and isinstance(xs[0], _DynCodes):
+        w = xs[1]
+        if not (isinstance(w, _S) and w.const):
+            raise UnsupportedOpError(op, node.name, f"{where}: non-constant weight")
+        zp = xs[3].q if len(xs) > 3 and isinstance(xs[3], _S) else np.zeros(())
+        w_int = np.asarray(w.q, np.float64)
+        zp = np.asarray(zp, np.float64)
+        if op == "ConvInteger" and zp.ndim:
+            zp = zp.reshape((-1,) + (1,) * (w_int.ndim - 1))
+        w_int = w_int - zp
+        w_float = _float_weight(node, ref)
+        if w_float.shape != w_int.shape:
+            raise UnsupportedOpError(op, node.name, f"{where}: float weight shape differs")
+        codes = xs[0]
+        x = _S(codes.src.lo, codes.src.hi, codes.src.err + codes.step / 2.0)
+        lin = Node(node.name, "MatMul" if op == "MatMulInteger" else "Conv", node.inputs[:2],
+                   node.outputs, node.attrs)  # fmt: skip
+        env[out[0]] = _DynProduct(lin, x, w_int, w_float)
+        return
+    if op == "Cast" and isinstance(xs[0], _DynProduct):
+        env[out[0]] = xs[0]
+        return
+    raise UnsupportedOpError(op, node.name, where)
 
 
 def quantization_error_bound(
@@ -284,7 +488,18 @@ def quantization_error_bound(
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     env: dict[str, Any] = {}
     if method in ("best", "interval"):
-        env = _interval_env(quantized, ref, lo, hi)
+        try:
+            env = _interval_env(quantized, ref, lo, hi)
+            why = (
+                "" if not isinstance(reference, Graph) else _unpaired(quantized, reference, lo, hi)
+            )
+        except UnsupportedOpError as exc:
+            if not isinstance(reference, Graph):
+                raise
+            why = str(exc)
+        if why:
+            assert isinstance(reference, Graph)
+            return _range_bound(quantized, reference, lo, hi, slack, why)
         found.append(_interval_error(quantized, env))
     if method in ("best", "affine"):
         from edgeslim.measure._bounds_affine import affine_error
@@ -313,6 +528,68 @@ def quantization_error_bound(
     )
 
 
+def _unpaired(quantized: Graph, reference: Graph, lo: np.ndarray, hi: np.ndarray) -> str:
+    """Why the op-by-op pairing does not hold, or ``""``: the quantized graph's float path
+    (its constants replaced by the reference's, every rounding left out) must compute the
+    reference model. Checked at the box's corners, its center and a random point inside;
+    a binarized net (sign instead of ReLU), for instance, fails here."""
+    from edgeslim.ir import interp
+
+    rng = np.random.default_rng(0)
+    pts = [lo, hi, (lo + hi) / 2, lo + (hi - lo) * rng.random(lo.shape)]
+    x = np.concatenate(pts).astype(np.float32)
+    ref = reference.initializers
+    env = _interval_env(quantized, ref, x.astype(np.float64), x.astype(np.float64))
+    out = env[quantized.outputs[0].name]
+    if not isinstance(out, _S):
+        return "the quantized output is integer codes"
+    want = interp.run(reference, {reference.inputs[0].name: x})[reference.outputs[0].name]
+    want = np.asarray(want, np.float64)
+    got = np.asarray(out.lo, np.float64)
+    if got.shape != want.shape:
+        return f"output shapes differ ({got.shape} vs {want.shape})"
+    tol = 1e-3 * (1.0 + np.abs(want).max())
+    worst = float(np.abs(got - want).max())
+    if worst > tol:
+        return (
+            f"the quantized graph with float constants is not the float model (differs by "
+            f"{worst:.3g} at sample points: another structure, e.g. binarized activations)"
+        )
+    return ""
+
+
+def _range_bound(
+    quantized: Graph,
+    reference: Graph,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    slack: float,
+    why: str,
+) -> DeviationBound:
+    """The fallback where the two graphs cannot be paired op by op (a binarized net against
+    its float model, integer recurrent cells, an op the error rules lack): each model's output
+    interval over the box on its own, and ``|q - f| <= max(q_hi - f_lo, f_hi - q_lo)``. Sound
+    and usually loose; :class:`UnsupportedOpError` if either model has an op the intervals
+    lack."""
+    env_q = _interval_env(quantized, {}, lo, hi, ranges=True)
+    env_f = _interval_env(reference, {}, lo, hi, ranges=True)
+    q, f = env_q[quantized.outputs[0].name], env_f[reference.outputs[0].name]
+    if not isinstance(q, _S) or not isinstance(f, _S):
+        raise UnsupportedOpError("output", quantized.outputs[0].name, f"{_WHERE} ({why})")
+    q_lo, q_hi = np.asarray(q.lo) - q.err, np.asarray(q.hi) + q.err
+    f_lo, f_hi = np.asarray(f.lo) - f.err, np.asarray(f.hi) + f.err
+    err = np.maximum(q_hi - f_lo, f_hi - q_lo)
+    mag = np.maximum(np.abs(f_lo), np.abs(f_hi))
+    bound = err * (1.0 + slack) + 1e-5 * (1.0 + mag)
+    return DeviationBound(
+        tuple(float(v) for v in bound.ravel()),
+        tuple(float(v) for v in np.ravel(f_lo)),
+        tuple(float(v) for v in np.ravel(f_hi)),
+        method="ranges",
+        note=why,
+    )
+
+
 def _interval_error(
     quantized: Graph, env: Mapping[str, Any]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -323,7 +600,11 @@ def _interval_error(
 
 
 def _interval_env(
-    quantized: Graph, ref: Mapping[str, np.ndarray], lo: np.ndarray, hi: np.ndarray
+    quantized: Graph,
+    ref: Mapping[str, np.ndarray],
+    lo: np.ndarray,
+    hi: np.ndarray,
+    ranges: bool = False,
 ) -> dict[str, Any]:
     """Every tensor's interval value (``_S``, or ``_Codes`` after a QuantizeLinear)."""
     info = quantized.inputs[0]
@@ -335,5 +616,5 @@ def _interval_env(
         if inputs and all(isinstance(x, _S) and x.const for x in inputs):
             _constant_node(node, env, ref, quantized.opset)
         else:
-            _step(node, env, quantized.opset)
+            _step(node, env, ref, quantized.opset, ranges)
     return env

@@ -208,6 +208,9 @@ def _shape_op(node: Node, z: _Z, rest: list[np.ndarray | None], opset: int) -> _
 
     if node.op == "Gather" and int(node.attrs.get("axis", 0)) % max(z.c.ndim, 1) == 0:
         raise UnsupportedOpError(node.op, node.name, f"{_WHERE} (Gather on the batch axis)")
+    perm = node.attrs.get("perm")
+    if node.op == "Transpose" and (perm is None or int(perm[0]) != 0):
+        raise UnsupportedOpError(node.op, node.name, f"{_WHERE} (Transpose of the batch axis)")
     if node.op == "Pad" and len(rest) > 1 and rest[1] is not None and np.any(rest[1] != 0):
         raise UnsupportedOpError(node.op, node.name, f"{_WHERE} (padding with a nonzero value)")
 

@@ -46,6 +46,9 @@ _BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "And": np.logical_and,
     "Or": np.logical_or,
     "Xor": np.logical_xor,
+    "BitwiseAnd": np.bitwise_and,
+    "BitwiseOr": np.bitwise_or,
+    "BitwiseXor": np.bitwise_xor,
 }
 
 
@@ -112,6 +115,24 @@ _UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "Softplus": lambda x: _same(x, np.logaddexp(0.0, x.astype(np.float64))),
     "Identity": lambda x: x,
 }
+
+
+@register("BitShift")
+def bitshift(node: Node, xs: Inputs, opset: int) -> Outputs:
+    """Logical shift of unsigned integers (``direction`` LEFT or RIGHT); bits shifted past the
+    type's width are lost, as in onnxruntime."""
+    a, b = need(node, xs, 0), need(node, xs, 1)
+    if a.dtype.kind != "u":
+        raise unsupported(node, f"BitShift of {a.dtype} (the spec takes unsigned integers)")
+    n = np.broadcast_to(b, np.broadcast_shapes(a.shape, b.shape)).astype(np.uint64)
+    wide = np.broadcast_to(a, n.shape).astype(np.uint64)
+    bits = np.uint64(a.dtype.itemsize * 8)
+    big = n >= bits
+    n = np.where(big, np.uint64(0), n)
+    left = str(attr(node, "direction", "")).upper() == "LEFT"
+    y = (wide << n) if left else (wide >> n)
+    mask = np.uint64((1 << int(bits)) - 1) if bits < 64 else np.uint64(0xFFFFFFFFFFFFFFFF)
+    return (np.where(big, 0, y & mask).astype(a.dtype),)
 
 
 @register(*_UNARY)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from edgeslim.passes import PASSES
 from edgeslim.passes.quantize._binary import Binarize, xnor_forward
+from edgeslim.passes.quantize._common import QuantPass
 from edgeslim.passes.quantize._integer import run_integer
+from edgeslim.passes.quantize._intrnn import IntegerRecurrent
 from edgeslim.passes.quantize._mixed import MixedPrecision, choose_bits
 from edgeslim.passes.quantize._model import float_module, quantized_model
 from edgeslim.passes.quantize._observers import (
@@ -28,7 +30,8 @@ from edgeslim.passes.quantize._qdq import StaticConfig
 from edgeslim.passes.quantize._simple import DynamicQuantize, Float16, WeightOnly
 from edgeslim.passes.quantize._static import StaticQuantize, static_quantize
 
-_PASSES = (StaticQuantize, DynamicQuantize, Float16, WeightOnly, QAT, Binarize, MixedPrecision)
+_PASSES: tuple[type[QuantPass], ...] = (StaticQuantize, DynamicQuantize, Float16, WeightOnly, QAT)
+_PASSES += (Binarize, MixedPrecision, IntegerRecurrent)
 for _cls in _PASSES:
     PASSES.add(_cls.name, _cls)
 
@@ -39,6 +42,7 @@ __all__ = [
     "DynamicQuantize",
     "EntropyObserver",
     "Float16",
+    "IntegerRecurrent",
     "MSEObserver",
     "MinMaxObserver",
     "MixedPrecision",

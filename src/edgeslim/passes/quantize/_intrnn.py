@@ -20,6 +20,7 @@ peepholes or ``input_forget``. Anything else is a :class:`ModelError` naming the
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeslim._core.errors import ModelError
+from edgeslim.passes._base import PassContext, PassResult
 from edgeslim.passes.quantize import _qdq
+from edgeslim.passes.quantize._common import QuantPass, boolean, int_in, one_of
 from edgeslim.passes.quantize._integer import quantize_multiplier
 from edgeslim.passes.quantize._model import batches
 from edgeslim.passes.quantize._observers import make_observer, qparams
@@ -290,3 +293,42 @@ def _replace(
         inits += [scale, zp]
         nodes.append(helper.make_node("DequantizeLinear", [src, scale.name, zp.name], [dst]))
     return nodes, inits, infos
+
+
+class IntegerRecurrent(QuantPass):
+    """Integer GRU/LSTM cells (``edgeslim.IntGRU``/``IntLSTM``: int8 weights, Q3.12 gates,
+    int16 table activations, int16 or int8 state) and, with ``int8_rest``, int8 QDQ for the
+    other layers. onnxruntime does not run the cells: the artifact is measured on edgeslim's
+    interpreter, and the C code generator compiles them (bit-exact)."""
+
+    name = "quantize.int_rnn"
+    PARAMS = MappingProxyType(
+        {
+            "state_bits": one_of(16, 8),
+            "calibrator": one_of("percentile", "minmax"),
+            "calibration_samples": int_in(512, 1, 1_000_000),
+            "int8_rest": boolean(True),
+        }
+    )
+
+    takes_onnx = True
+
+    def quantize_onnx(
+        self, proto: onnx.ModelProto, ctx: PassContext
+    ) -> tuple[onnx.ModelProto, dict[str, Any]]:
+        from edgeslim.passes.quantize._model import calibration_inputs
+
+        x = calibration_inputs(ctx.dataset, self.p("calibration_samples"), ctx.seed)
+        quantized, record = integer_recurrent(
+            proto,
+            x,
+            state_bits=self.p("state_bits"),
+            calibrator=self.p("calibrator"),
+            int8_rest=self.p("int8_rest"),
+        )
+        return quantized, {"params": self.resolved(), "kind": "int_rnn", **record}
+
+    def apply(self, model: Any, ctx: PassContext) -> PassResult:
+        from edgeslim.passes.quantize._simple import _apply
+
+        return _apply(self, model, ctx)
