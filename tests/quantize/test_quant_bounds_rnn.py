@@ -104,7 +104,13 @@ def test_dynamic_bound_holds_for_any_batch(digits: Any, digits_mlp: Any) -> None
     f = float_onnx(digits_mlp, digits)
     q = _quantized("quantize.dynamic", {}, digits_mlp, digits)
     assert any(n.op_type == "DynamicQuantizeLinear" for n in q.graph.node)
-    _check(f, q, digits, batches=(1, 7, 256))
+    best = _check(f, q, digits, batches=(1, 7, 256))
+    lo, hi = digits.x_train.min(axis=0), digits.x_train.max(axis=0)
+    gq, gf = ir.from_onnx(q), ir.from_onnx(f)
+    plain = quantization_error_bound(gq, gf, lo, hi, method="interval")
+    affine = quantization_error_bound(gq, gf, lo, hi, method="affine")
+    assert best.max <= min(plain.max, affine.max) + 1e-9
+    assert affine.max < plain.max  # zonotopes keep the runtime roundings' signs apart
 
 
 def test_binarized_net_gets_the_range_bound(digits: Any, digits_mlp: Any) -> None:

@@ -253,8 +253,92 @@ def _scale(node: Node, x: _Z, k: Any) -> _Z:
     return _Z(x.c * kf, x.g * kf, x.ec * kq + x.c * (kq - kf), _plus(x.eg * kq, x.g * (kq - kf)))
 
 
-def _step(node: Node, env: dict[str, Any], space: _Space, opset: int) -> None:
-    from edgeslim.measure._bounds import _const
+@dataclass(frozen=True, slots=True)
+class _ZDynCodes:  # DynamicQuantizeLinear's codes: the input and the runtime scale's bound
+    src: _Z
+    step: float
+
+
+@dataclass(frozen=True, slots=True)
+class _ZDynProduct:  # MatMulInteger/ConvInteger of dynamic codes before the rescaling Mul
+    node: Node
+    x: _Z  # the input with the runtime rounding added to its error
+    w_int: np.ndarray
+    w_float: np.ndarray
+
+
+def _dynamic(
+    node: Node, xs: list[Any], env: dict[str, Any], ref: Mapping[str, np.ndarray],
+    space: _Space, opset: int,
+) -> bool:  # fmt: skip
+    """Dynamic quantization as in :func:`edgeslim.measure._bounds._dynamic`, with the runtime
+    rounding as one fresh symbol of radius ``step / 2`` per element. False: not this pattern."""
+    from edgeslim.measure._bounds import _S, _DynScale, _DynZeroPoint, _float_weight
+
+    op, out = node.op, node.outputs
+    if op == "DynamicQuantizeLinear":
+        x = _as_z(xs[0])
+        lo_q, hi_q = _interval(x.c + x.ec, _plus(x.g, x.eg))
+        top, bottom = max(0.0, float(hi_q.max())), min(0.0, float(lo_q.min()))
+        step = (top - bottom) / 255.0 * (1.0 + 1e-6)
+        env[out[0]] = _ZDynCodes(x, step)
+        if len(out) > 1 and out[1]:
+            env[out[1]] = _DynScale(step)
+        if len(out) > 2 and out[2]:
+            env[out[2]] = _DynZeroPoint()
+        return True
+    if op in ("MatMulInteger", "ConvInteger") and isinstance(xs[0], _ZDynCodes):
+        w = xs[1]
+        if isinstance(w, _Z) or not w.const:
+            return False
+        zp = np.asarray(xs[3].q if len(xs) > 3 and isinstance(xs[3], _S) else 0, np.float64)
+        w_int = np.asarray(w.q, np.float64)
+        if op == "ConvInteger" and zp.ndim:
+            zp = zp.reshape((-1,) + (1,) * (w_int.ndim - 1))
+        w_float = _float_weight(node, ref)
+        if w_float.shape != w_int.shape:
+            return False
+        src = xs[0].src
+        ec, eg = space.fresh(src.ec, np.full(src.c.shape, xs[0].step / 2.0))
+        x = _Z(src.c, src.g, ec, _plus(src.eg, eg))
+        lin = Node(node.name, "MatMul" if op == "MatMulInteger" else "Conv", node.inputs[:2],
+                   node.outputs, node.attrs)  # fmt: skip
+        env[out[0]] = _ZDynProduct(lin, x, w_int - zp, w_float)
+        return True
+    if op == "Cast" and isinstance(xs[0], _ZDynProduct):
+        env[out[0]] = xs[0]
+        return True
+    if op == "Mul" and len(xs) == 2:
+        a, b = xs
+        if isinstance(b, _ZDynProduct) or (isinstance(b, _DynScale) and isinstance(a, _S)):
+            a, b = b, a
+        if isinstance(a, _DynScale) and a.factor is None and not isinstance(b, _Z) and b.const:
+            env[out[0]] = _DynScale(a.step, np.asarray(b.q, np.float64))
+            return True
+        if isinstance(a, _ZDynProduct) and isinstance(b, _DynScale) and b.factor is not None:
+            factor = b.factor
+            if a.node.op == "Conv":
+                factor = factor.reshape((-1,) + (1,) * (a.w_int.ndim - 1))
+            wq = a.w_int * factor
+            w = _S(a.w_float, a.w_float, np.abs(wq - a.w_float), wq)
+            env[out[0]] = _linear(a.node, a.x, w, None, opset)
+            return True
+    return False
+
+
+def _step(
+    node: Node, env: dict[str, Any], space: _Space, opset: int,
+    ref: Mapping[str, np.ndarray] | None = None,
+) -> None:  # fmt: skip
+    from edgeslim.measure._bounds import _DYNAMIC, _const
+
+    dyn = (_ZDynCodes, _ZDynProduct, *_DYNAMIC)
+    if node.op == "DynamicQuantizeLinear" or any(isinstance(x, dyn) for x in (
+            env[t] if t else None for t in node.inputs)):  # fmt: skip
+        xs0: list[Any] = [env[t] if t else None for t in node.inputs]
+        if _dynamic(node, xs0, env, ref or {}, space, opset):
+            return
+        raise UnsupportedOpError(node.op, node.name, f"{_WHERE} (dynamic quantization)")
 
     xs: list[Any] = [env[t] if t else None for t in node.inputs]
     op, out = node.op, node.outputs[0]
@@ -332,8 +416,10 @@ def _reduce(env: dict[str, Any], space: _Space) -> None:
     weight over the live tensors; the others' contribution to each element becomes one fresh
     symbol per element (their box hull: sound, only correlations are lost). Symbols that no
     live tensor uses are dropped, and the rest renumbered."""
-    live = {k: v for k, v in env.items() if isinstance(v, _Z | _ZCodes)}
-    zs = {k: v if isinstance(v, _Z) else v.src for k, v in live.items()}
+    kinds = _Z | _ZCodes | _ZDynCodes | _ZDynProduct
+    live: dict[str, Any] = {k: v for k, v in env.items() if isinstance(v, kinds)}
+    zs = {k: v if isinstance(v, _Z) else (v.x if isinstance(v, _ZDynProduct) else v.src)
+          for k, v in live.items()}  # fmt: skip
     n = space.n
     score = np.zeros(n)
     for z in zs.values():
@@ -353,7 +439,14 @@ def _reduce(env: dict[str, Any], space: _Space) -> None:
             parts.append(fresh)
         new = _Z(z.c, parts[0], z.ec, parts[1])
         v = live[k]
-        env[k] = new if isinstance(v, _Z) else _ZCodes(new, v.scale, v.zero_point)
+        if isinstance(v, _Z):
+            env[k] = new
+        elif isinstance(v, _ZCodes):
+            env[k] = _ZCodes(new, v.scale, v.zero_point)
+        elif isinstance(v, _ZDynCodes):
+            env[k] = _ZDynCodes(new, v.step)
+        else:
+            env[k] = _ZDynProduct(v.node, new, v.w_int, v.w_float)
 
 
 def affine_error(
@@ -381,12 +474,17 @@ def affine_error(
         if inputs and all(isinstance(x, _S) and x.const for x in inputs):
             _constant_node(node, env, ref, quantized.opset)
             continue
-        _step(node, env, space, quantized.opset)
+        _step(node, env, space, quantized.opset, ref)
         for name in node.outputs:
             if intervals and isinstance(env.get(name), _Z) and name in intervals:
                 env[name] = _tighten(env[name], intervals[name], space)
         for t in node.inputs:  # free what no later node reads
-            if t and last.get(t) == i and t not in keep and isinstance(env.get(t), _Z | _ZCodes):
+            if (
+                t
+                and last.get(t) == i
+                and t not in keep
+                and isinstance(env.get(t), _Z | _ZCodes | _ZDynCodes | _ZDynProduct)
+            ):
                 del env[t]
         if space.n > REDUCE_AT:
             _reduce(env, space)
