@@ -194,7 +194,7 @@ def bench_model(
         EXTRA.extend(_rnn_rows(key, proto, ds, x_calib))
     else:
         EXTRA.extend(_cle_rows(key, proto, ds, x_calib))
-        EXTRA.extend(_bound_rows(key, proto, ds, x_calib))
+    EXTRA.extend(_bound_rows(key, proto, ds, x_calib))
     return rows
 
 
@@ -313,16 +313,24 @@ def _bound_rows(
     key: tuple, proto: onnx.ModelProto, ds: Any, x_calib: np.ndarray
 ) -> list[dict[str, Any]]:
     from edgeslim import ir
+    from edgeslim.api.quantize import _run
     from edgeslim.measure._bounds import quantization_error_bound
     from edgeslim.passes.quantize import StaticConfig, static_quantize
-    from edgeslim.passes.quantize._weights import quantize_weights
+    from edgeslim.passes.quantize._intrnn import integer_recurrent
+    from edgeslim.passes.quantize._simple import dynamic_quantize
+    from edgeslim.passes.quantize._weights import quantize_weights, to_float16
 
     rows = []
     rng = np.random.default_rng(0)
-    for label, q in (
+    models = [
         ("PTQ int8 per-channel", static_quantize(proto, x_calib, StaticConfig())[0]),
+        ("dynamic int8", dynamic_quantize(proto, True, False)),
+        ("float16 weights", to_float16(proto)[0]),
         ("weight-only int4", quantize_weights(proto, "int4")[0]),
-    ):
+    ]
+    if key[1] in ("gru", "lstm"):
+        models.append(("integer cells, int16 state", integer_recurrent(proto, x_calib)[0]))
+    for label, q in models:
         gq, gf = ir.from_onnx(q), ir.from_onnx(proto)
         boxes = [("training box", ds.x_train.min(0), ds.x_train.max(0))]
         x0 = ds.x_test[0]
@@ -330,10 +338,9 @@ def _bound_rows(
         boxes.append(("test[0] +- 0.005", x0 - 0.005, x0 + 0.005))
         for box, lo, hi in boxes:
             xs = rng.uniform(lo, hi, size=(512, *lo.shape)).astype(np.float32)
-            sampled = float(np.abs(_onnx_run(q, xs) - _onnx_run(proto, xs)).max())
+            sampled = float(np.abs(_run(q, xs) - _run(proto, xs)).max())
             found = {
-                m: quantization_error_bound(gq, gf, lo, hi, method=m).max
-                for m in ("interval", "best")
+                m: quantization_error_bound(gq, gf, lo, hi, method=m) for m in ("interval", "best")
             }
             rows.append(
                 {
@@ -343,8 +350,9 @@ def _bound_rows(
                     "quantization": label,
                     "box": box,
                     "sampled max |dev|": sampled,
-                    "interval bound": found["interval"],
-                    "interval+affine bound": found["best"],
+                    "interval bound": found["interval"].max,
+                    "interval+affine bound": found["best"].max,
+                    "how": found["best"].method,
                 }
             )
     return rows
