@@ -74,3 +74,8 @@ def motions() -> Any:
     from edgeslim import data
 
     return data.load_dataset("basic-motions", seed=0)
+
+
+@pytest.fixture(scope="session")
+def digits_lstm(digits: Any) -> Any:
+    return _trained("lstm", digits, 3, hidden=16)

@@ -253,12 +253,143 @@ def xnor_forward(layers: list[PackedLayer], x: np.ndarray) -> np.ndarray:
     return y
 
 
+@functools.cache
+def _weight_parametrization() -> type:
+    torch = _torch()
+
+    class BinaryWeight(torch.nn.Module):  # type: ignore[misc,name-defined]
+        """``alpha_r * sign(W_r)`` per output row (axis 0), straight-through to the latent
+        weight clipped at its row's largest magnitude."""
+
+        def __init__(self, ternary: bool) -> None:
+            super().__init__()
+            self.ternary = ternary
+
+        def forward(self, w: Any) -> Any:
+            flat = w.reshape(w.shape[0], -1)
+            codes, alpha = binary_weights(flat.detach(), self.ternary)
+            wq = (codes * alpha[:, None]).reshape(w.shape)
+            return (wq - w).detach() + w
+
+    return BinaryWeight
+
+
+_WEIGHTED = ("Conv1d", "Conv2d", "Linear", "GRU", "LSTM", "RNN")
+
+
+def binarize_weights(module: Any, ternary: bool, ends: bool) -> tuple[Any, list[str]]:
+    """A trainable copy of ``module`` whose conv, linear and recurrent weights are binary (or
+    ternary) with a per-output-row scale (torch parametrizations; activations stay float).
+    With ``ends`` False the first and the last weighted layer stay float (the usual choice for
+    binary CNNs: the input layer has few weights and the classifier sets the logits' scale).
+    Returns the copy and the names of the binarized parameters."""
+    torch = _torch()
+    from torch.nn.utils import parametrize
+
+    net = copy.deepcopy(module)
+    layers = [(n, m) for n, m in net.named_modules() if type(m).__name__ in _WEIGHTED]
+    if not layers:
+        raise RecipeError("pass 'quantize.binarize' found no conv, linear or recurrent layer")
+    chosen = layers if ends or len(layers) < 3 else layers[1:-1]
+    names = []
+    BinaryWeight = _weight_parametrization()
+    for lname, m in chosen:
+        for pname, p in list(m.named_parameters(recurse=False)):
+            if pname.startswith("weight") and p.dim() >= 2:
+                parametrize.register_parametrization(m, pname, BinaryWeight(ternary))
+                names.append(f"{lname}.{pname}")
+    assert isinstance(net, torch.nn.Module)
+    return net, names
+
+
+def freeze_weights(trained: Any) -> Any:
+    """The inference form of :func:`binarize_weights`: the parametrizations baked in."""
+    from torch.nn.utils import parametrize
+
+    net = copy.deepcopy(trained).eval()
+    for m in list(net.modules()):
+        if parametrize.is_parametrized(m):
+            for pname in list(m.parametrizations.keys()):
+                parametrize.remove_parametrizations(m, pname, leave_parametrized=True)
+    return net
+
+
+def pack_scaled_sign_initializers(
+    proto: onnx.ModelProto, ternary: bool
+) -> tuple[onnx.ModelProto, int]:
+    """Replace every float initializer whose rows (axis 0, or axes 0-1 for recurrent weights)
+    hold one magnitude each (``alpha_r * {-1, 1}``, ternary also 0) by packed sign bits, a
+    per-row float32 scale and ``Mul``; the product keeps the initializer's name (BatchNorm
+    folded into a conv keeps rows of one magnitude, so it is packed too)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(proto)
+    bits = 2 if ternary else 1
+    kept, nodes, packed_bytes = [], [], 0
+    for init in m.graph.initializer:
+        w = numpy_helper.to_array(init)
+        found = _row_scales(w, ternary) if w.dtype == np.float32 and w.size >= 64 else None
+        if found is None:
+            kept.append(init)
+            continue
+        lead, alpha = found
+        codes = np.sign(w).astype(np.int64)
+        field = (codes & 3) if ternary else (codes > 0).astype(np.int64)
+        packed = _pack_fields(field.ravel(), bits)
+        packed_bytes += packed.size + alpha.nbytes
+        ts, ns = _unpack_subgraph(f"{init.name}_sign", packed, w.shape, bits)
+        scale = alpha.reshape(w.shape[:lead] + (1,) * (w.ndim - lead)).astype(np.float32)
+        ts.append(numpy_helper.from_array(scale, f"{init.name}_alpha"))
+        ns.append(
+            helper.make_node("Mul", [f"{init.name}_sign", f"{init.name}_alpha"], [init.name])
+        )
+        kept += ts
+        nodes += ns
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(kept)
+    rest = list(m.graph.node)
+    del m.graph.node[:]
+    m.graph.node.extend(nodes + rest)
+    from edgeslim.passes.quantize._weights import _raise_opset
+
+    _raise_opset(m, 18, 8)  # BitwiseAnd
+    return m, packed_bytes
+
+
+def _row_scales(w: np.ndarray, ternary: bool) -> tuple[int, np.ndarray] | None:
+    """(leading axes, per-row magnitude) when every row has one nonzero magnitude."""
+    for lead in (1, 2):
+        if w.ndim <= lead:
+            return None
+        rows = np.abs(w.reshape(int(np.prod(w.shape[:lead])), -1)).astype(np.float64)
+        alpha = rows.max(axis=1)
+        if not (alpha > 0).all():
+            continue
+        ok = np.isclose(rows, alpha[:, None], rtol=1e-6, atol=0)
+        if ternary:
+            ok |= rows == 0
+        if ok.all():
+            return lead, alpha.astype(np.float32)
+    return None
+
+
 class Binarize(QuantPass):
-    """Binary (or ternary) weights and binary activations for MLPs, trained for ``epochs``."""
+    """Binary (or ternary) networks trained for ``epochs`` with straight-through estimators.
+
+    MLPs (``activations`` auto or binary): ±1 weights and ±1 hidden activations, with the XNOR
+    and popcount reference :func:`xnor_forward`. Every other model (CNN, DS-CNN, ResNet, TCN,
+    GRU, LSTM), or an MLP with ``activations=float``: binary weights with a per-output-row scale
+    in every conv, linear and recurrent layer (``ends``: also the first and last; default only
+    for MLPs), float activations. Weights are stored bit-packed in the ONNX artifact either way.
+    """
 
     name = "quantize.binarize"
     PARAMS = MappingProxyType(
-        {"mode": one_of("binary", "ternary"), "epochs": int_in(20, 0, 10_000)}
+        {
+            "mode": one_of("binary", "ternary"),
+            "epochs": int_in(20, 0, 10_000),
+            "activations": one_of("auto", "binary", "float"),
+            "ends": one_of("auto", "binary", "float"),
+        }
     )
 
     def apply(self, model: Any, ctx: PassContext) -> PassResult:
@@ -267,10 +398,43 @@ class Binarize(QuantPass):
                 "pass 'quantize.binarize' needs a run with training settings (fine_tune)"
             )
         ternary = self.p("mode") == "ternary"
-        trained = ctx.fine_tune(binarize_mlp(float_module(model), ternary), self.p("epochs"))
-        deployed = deploy_module(trained.eval())
-        proto, packed = pack_sign_initializers(float_onnx(deployed, ctx.dataset), ternary)
+        module = float_module(model)
+        mlp = _is_mlp(module)
+        activations = self.p("activations")
+        if activations == "binary" and not mlp:
+            raise RecipeError(
+                "pass 'quantize.binarize': activations=binary needs an MLP (zoo kind 'mlp'); "
+                "use activations=float (binary weights) for other models"
+            )
+        if mlp and activations != "float":
+            trained = ctx.fine_tune(binarize_mlp(module, ternary), self.p("epochs"))
+            deployed = deploy_module(trained.eval())
+            proto, packed = pack_sign_initializers(float_onnx(deployed, ctx.dataset), ternary)
+            binarized = "all weights, hidden activations"
+        else:
+            ends = self.p("ends") == "binary" or (self.p("ends") == "auto" and mlp)
+            net, names = binarize_weights(module, ternary, ends)
+            trained = ctx.fine_tune(net, self.p("epochs"))
+            deployed = freeze_weights(trained)
+            proto, packed = pack_scaled_sign_initializers(
+                float_onnx(deployed, ctx.dataset), ternary
+            )
+            binarized = ", ".join(names)
         onnx.checker.check_model(proto)
         out = quantized_model(deployed, proto, self.p("mode"))
-        record = {"params": self.resolved(), "kind": out.kind, "packed_weight_bytes": packed}
+        record = {
+            "params": self.resolved(),
+            "kind": out.kind,
+            "packed_weight_bytes": packed,
+            "binarized": binarized,
+        }
         return PassResult(out, record)
+
+
+def _is_mlp(module: Any) -> bool:
+    nn = _torch().nn
+    seq = getattr(module, "net", None)
+    return isinstance(seq, nn.Sequential) and all(
+        isinstance(m, nn.Linear | nn.ReLU | nn.Tanh | nn.Hardtanh | nn.Flatten | nn.Dropout)
+        for m in seq
+    )
