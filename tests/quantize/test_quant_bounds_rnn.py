@@ -180,3 +180,37 @@ def test_weights_without_float_counterpart_are_not_paired(digits: Any, digits_ml
     paired = quantization_error_bound(ir.from_onnx(q), gf, lo, hi)
     assert by_position.method == paired.method == "propagated"
     assert by_position.max == pytest.approx(paired.max)
+
+
+@pytest.mark.parametrize("fixture", ["digits_gru", "digits_lstm2"])
+@pytest.mark.parametrize("eps", [0.003, 0.01])
+def test_recurrent_bound_on_a_small_box_holds_and_is_tight(
+    request: pytest.FixtureRequest, digits: Any, fixture: str, eps: float
+) -> None:
+    """Zonotopes through the recurrence (float value and error as affine forms) keep a small
+    box small; the bound holds on random points, corners and a greedy search in the box."""
+    model = request.getfixturevalue(fixture)
+    f, q = float_onnx(model, digits), _quantized("quantize.ptq", {}, model, digits)
+    x0 = digits.x_test[3]
+    lo, hi = x0 - eps, x0 + eps
+    bound = quantization_error_bound(ir.from_onnx(q), ir.from_onnx(f), lo, hi)
+    box = quantization_error_bound(
+        ir.from_onnx(q), ir.from_onnx(f), digits.x_train.min(0), digits.x_train.max(0)
+    )
+    rng = np.random.default_rng(5)
+    x = np.concatenate(
+        [
+            rng.uniform(lo, hi, (200, *lo.shape)),
+            np.where(rng.random((56, *lo.shape)) < 0.5, lo, hi),
+        ]
+    ).astype(np.float32)
+    dev = np.abs(run_onnx(q, x).astype(np.float64) - run_onnx(f, x))
+    assert (dev <= np.asarray(bound.per_output)[None, :]).all()
+    cur, best = x[np.argsort(dev.max(1))[-8:]], np.sort(dev.max(1))[-8:]
+    for step in range(15):
+        cand = np.clip(cur + rng.normal(size=cur.shape) * eps * 0.8**step, lo, hi)
+        d = np.abs(run_onnx(q, cand.astype(np.float32)) - run_onnx(f, cand.astype(np.float32)))
+        better = d.max(1) > best
+        cur[better], best[better] = cand[better], d.max(1)[better]
+    assert best.max() <= bound.max
+    assert bound.max < box.max / 5 and bound.max < 50 * dev.max()
