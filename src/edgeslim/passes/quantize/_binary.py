@@ -132,6 +132,24 @@ def deploy_module(trained: Any) -> Any:
 def pack_sign_initializers(proto: onnx.ModelProto, ternary: bool) -> tuple[onnx.ModelProto, int]:
     """Replace ±1 (or -1/0/1) initializers by packed bits plus an unpacking subgraph whose
     output keeps the initializer's name. Returns the model and the packed bytes."""
+    allowed = {-1.0, 0.0, 1.0} if ternary else {-1.0, 1.0}
+
+    def rule(w: np.ndarray) -> tuple[int, np.ndarray] | None:
+        if w.dtype != np.float32 or w.size < 8 or not set(np.unique(w)) <= allowed:
+            return None
+        return 0, np.ones(1, np.float32)  # no scale
+
+    return _pack_initializers(proto, ternary, rule)
+
+
+def _pack_initializers(
+    proto: onnx.ModelProto,
+    ternary: bool,
+    rule: Any,
+) -> tuple[onnx.ModelProto, int]:
+    """Every initializer ``w`` for which ``rule(w)`` gives ``(lead, alpha)`` becomes packed
+    sign bits (two bits per ternary code) behind an unpacking subgraph, times ``alpha`` per
+    leading row when ``lead`` > 0; the result keeps the initializer's name."""
     from edgeslim.passes.quantize._weights import _raise_opset
 
     m = onnx.ModelProto()
@@ -140,14 +158,22 @@ def pack_sign_initializers(proto: onnx.ModelProto, ternary: bool) -> tuple[onnx.
     kept, nodes, packed_bytes = [], [], 0
     for init in m.graph.initializer:
         w = numpy_helper.to_array(init)
-        allowed = {-1.0, 0.0, 1.0} if ternary else {-1.0, 1.0}
-        if w.dtype != np.float32 or w.size < 8 or not set(np.unique(w)) <= allowed:
+        found = rule(w)
+        if found is None:
             kept.append(init)
             continue
-        codes = (w.astype(np.int64) & 3) if ternary else (w > 0).astype(np.int64)
-        packed = _pack_fields(codes.ravel(), bits)
+        lead, alpha = found
+        codes = np.sign(w).astype(np.int64)
+        field = (codes & 3) if ternary else (codes > 0).astype(np.int64)
+        packed = _pack_fields(field.ravel(), bits)
+        signs = f"{init.name}_sign" if lead else init.name
+        ts, ns = _unpack_subgraph(signs, packed, w.shape, bits)
         packed_bytes += packed.size
-        ts, ns = _unpack_subgraph(init.name, packed, w.shape, bits)
+        if lead:
+            scale = alpha.reshape(w.shape[:lead] + (1,) * (w.ndim - lead)).astype(np.float32)
+            ts.append(numpy_helper.from_array(scale, f"{init.name}_alpha"))
+            ns.append(helper.make_node("Mul", [signs, f"{init.name}_alpha"], [init.name]))
+            packed_bytes += alpha.nbytes
         kept += ts
         nodes += ns
     del m.graph.initializer[:]
@@ -321,38 +347,11 @@ def pack_scaled_sign_initializers(
     hold one magnitude each (``alpha_r * {-1, 1}``, ternary also 0) by packed sign bits, a
     per-row float32 scale and ``Mul``; the product keeps the initializer's name (BatchNorm
     folded into a conv keeps rows of one magnitude, so it is packed too)."""
-    m = onnx.ModelProto()
-    m.CopyFrom(proto)
-    bits = 2 if ternary else 1
-    kept, nodes, packed_bytes = [], [], 0
-    for init in m.graph.initializer:
-        w = numpy_helper.to_array(init)
-        found = _row_scales(w, ternary) if w.dtype == np.float32 and w.size >= 64 else None
-        if found is None:
-            kept.append(init)
-            continue
-        lead, alpha = found
-        codes = np.sign(w).astype(np.int64)
-        field = (codes & 3) if ternary else (codes > 0).astype(np.int64)
-        packed = _pack_fields(field.ravel(), bits)
-        packed_bytes += packed.size + alpha.nbytes
-        ts, ns = _unpack_subgraph(f"{init.name}_sign", packed, w.shape, bits)
-        scale = alpha.reshape(w.shape[:lead] + (1,) * (w.ndim - lead)).astype(np.float32)
-        ts.append(numpy_helper.from_array(scale, f"{init.name}_alpha"))
-        ns.append(
-            helper.make_node("Mul", [f"{init.name}_sign", f"{init.name}_alpha"], [init.name])
-        )
-        kept += ts
-        nodes += ns
-    del m.graph.initializer[:]
-    m.graph.initializer.extend(kept)
-    rest = list(m.graph.node)
-    del m.graph.node[:]
-    m.graph.node.extend(nodes + rest)
-    from edgeslim.passes.quantize._weights import _raise_opset
 
-    _raise_opset(m, 18, 8)  # BitwiseAnd
-    return m, packed_bytes
+    def rule(w: np.ndarray) -> tuple[int, np.ndarray] | None:
+        return _row_scales(w, ternary) if w.dtype == np.float32 and w.size >= 64 else None
+
+    return _pack_initializers(proto, ternary, rule)
 
 
 def _row_scales(w: np.ndarray, ternary: bool) -> tuple[int, np.ndarray] | None:
