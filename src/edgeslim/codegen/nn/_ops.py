@@ -130,6 +130,24 @@ def conv_geometry(
     }
 
 
+def pack_rows8(w: np.ndarray) -> np.ndarray:
+    """Rows of ``w`` (axis 0) in blocks of 8, interleaved: ``[rows/8][rest...][8]`` (zero rows
+    pad the last block), the weight layout of the float kernels that compute 8 outputs per pass
+    (``es_conv2d_f32_oc8``, ``es_dense_f32``, ``es_mv8_f32``)."""
+    rows = w.shape[0]
+    pad = -rows % 8
+    wp = np.concatenate([w, np.zeros((pad, *w.shape[1:]), w.dtype)]) if pad else w
+    wp = wp.reshape(-1, 8, *w.shape[1:])
+    return np.ascontiguousarray(np.moveaxis(wp, 1, -1))
+
+
+def _scratch(ctx: Ctx, name: str, size: int) -> str:
+    """A float32 work buffer of ``size`` elements in the arena, live during its step."""
+    ctx.env[name] = np.zeros(size, np.float32)
+    ctx.values[name] = Value(name, "float32", (size,), name)
+    return name
+
+
 def conv(ctx: Ctx, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     w = _need_const(ctx, node, 1).astype(np.float32)
@@ -137,17 +155,25 @@ def conv(ctx: Ctx, node: Node) -> None:
     if g is None:
         raise _unsupported(node, f"{len(ctx.shape(x)) - 2}-D convolution or auto_pad")
     bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
-    wname = ctx.add_const(node.inputs[1], w)
+    # groups 1: 8 output channels per pass over weights packed [cout/8][cin][kh][kw][8];
+    # grouped (depthwise): kernel taps outside, output pixels inside
+    loop = "oc8" if g["groups"] == 1 else "taps"
+    wname = ctx.add_const(node.inputs[1], pack_rows8(w) if loop == "oc8" else w)
     inputs = (x, wname) + ((bias,) if bias else ())
     macs = g["cout"] * g["oh"] * g["ow"] * (g["cin"] // g["groups"]) * g["kh"] * g["kw"]
+    outputs: tuple[str, ...] = (y,)
+    if loop == "taps":  # the zero-padded input plane of es_conv2d_f32_taps
+        ph = (g["oh"] - 1) * g["sh"] + (g["kh"] - 1) * g["dh"] + 1
+        pw = (g["ow"] - 1) * g["sw"] + (g["kw"] - 1) * g["dw"] + 1
+        outputs += (_scratch(ctx, f"{node.name}__pad", ph * pw),)
     ctx.emit(
         node,
         "conv2d",
         inputs,
-        (y,),
+        outputs,
         macs,
         **g,
-        loop="taps" if g["groups"] > 1 or g["kh"] == 1 or g["kw"] == 1 else "direct",
+        loop=loop,
         has_bias=bool(bias),
         act=ACT_NONE,
         lo=float("-inf"),
@@ -167,7 +193,7 @@ def gemm(ctx: Ctx, node: Node) -> None:
     if len(ctx.shape(a)) != 2:
         raise _unsupported(node, "A must be 2-D")
     n = b.shape[0]
-    wname = ctx.add_const(node.inputs[1], (alpha * b).astype(np.float32))
+    wname = ctx.add_const(node.inputs[1], pack_rows8((alpha * b).astype(np.float32)))
     inputs: tuple[str, ...] = (a, wname)
     c = _need_const(ctx, node, 2) if len(node.inputs) > 2 and node.inputs[2] else None
     if c is not None:
@@ -196,7 +222,8 @@ def _try_fuse(ctx: Ctx, node: Node, lo: float, hi: float) -> bool:
     if not ctx.steps or ctx.consumers.get(x, 0) != 1:
         return False
     last = ctx.steps[-1]
-    if last.kernel not in FUSABLE or last.outputs != (x,) or last.params["act"] != ACT_NONE:
+    # output 0 is the fused tensor; a conv's scratch plane (output 1) stays
+    if last.kernel not in FUSABLE or last.outputs[:1] != (x,) or last.params["act"] != ACT_NONE:
         return False
     params = dict(last.params, act=ACT_CLIP, lo=lo, hi=hi)
     ctx.steps[-1] = Step(
@@ -204,7 +231,7 @@ def _try_fuse(ctx: Ctx, node: Node, lo: float, hi: float) -> bool:
         last.op,
         last.kernel,
         last.inputs,
-        node.outputs,
+        (*node.outputs[:1], *last.outputs[1:]),
         MappingProxyType(params),
         last.inplace,
         last.macs,

@@ -23,16 +23,26 @@ def _contig(shape: tuple[int, ...]) -> list[int]:
 
 
 def _squash(seg: Segment) -> Segment:
-    """Drop size-1 axes and keep at least one, so the C loop nest stays shallow."""
+    """Drop size-1 axes (keep at least one) and merge neighbours that are contiguous in both
+    source and destination, so the C loop nest stays shallow and inner rows grow long (the
+    kernel copies a contiguous innermost row with one memmove)."""
     src, so, do, shape, ss, ds = seg
     keep = [i for i, d in enumerate(shape) if d != 1] or [0]
+    dims = [(shape[i], ss[i], ds[i]) for i in keep]
+    merged = [dims[0]]
+    for n, s, d in dims[1:]:
+        pn, ps, pd = merged[-1]
+        if ps == s * n and pd == d * n:  # the outer axis steps over exactly one inner run
+            merged[-1] = (pn * n, s, d)
+        else:
+            merged.append((n, s, d))
     return (
         src,
         so,
         do,
-        tuple(shape[i] for i in keep),
-        tuple(ss[i] for i in keep),
-        tuple(ds[i] for i in keep),
+        tuple(m[0] for m in merged),
+        tuple(m[1] for m in merged),
+        tuple(m[2] for m in merged),
     )
 
 

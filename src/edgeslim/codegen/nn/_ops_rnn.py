@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeslim.codegen.nn._ops import Ctx, LowerFn, _attr, _need_const, _unsupported
+from edgeslim.codegen.nn._ops import Ctx, LowerFn, _attr, _need_const, _unsupported, pack_rows8
 from edgeslim.ir.graph import Node
 
 _DEFAULT_ACTS = {"GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
@@ -44,10 +44,18 @@ def rnn(ctx: Ctx, node: Node) -> None:
         else np.zeros((nd, 2 * gates * hid), np.float32)
     )
     direction = str(_attr(node, "direction", "forward"))
+    # per direction, W by 8 rows; R by 8 rows, for a GRU the z and r rows apart from the h rows
+    # (the kernel multiplies r * h before the h rows when linear_before_reset is 0)
+    wp = [pack_rows8(w[d]) for d in range(nd)]
+    split = [2 * hid] if node.op == "GRU" else []
+    rp = [
+        np.concatenate([pack_rows8(q).reshape(-1) for q in np.split(r[d], split)])
+        for d in range(nd)
+    ]
     inputs = [
         x,
-        ctx.add_const(node.inputs[1], w),
-        ctx.add_const(node.inputs[2], r),
+        ctx.add_const(node.inputs[1], np.concatenate([q.reshape(-1) for q in wp])),
+        ctx.add_const(node.inputs[2], np.concatenate(rp)),
         ctx.add_const(node.name + "_B", b),
     ]
     states = []
@@ -61,10 +69,11 @@ def rnn(ctx: Ctx, node: Node) -> None:
     inputs += [s for s in states if s]
     outs = list(node.outputs) + [""] * (3 - len(node.outputs))
     scratch = f"{node.name}__scratch"
-    ctx.env[scratch] = np.zeros(3 * hid, np.float32)
+    size = (3 + 2 * gates) * hid  # state vectors and the gate products of one step
+    ctx.env[scratch] = np.zeros(size, np.float32)
     from edgeslim.codegen.nn._program import Value
 
-    ctx.values[scratch] = Value(scratch, "float32", (3 * hid,), scratch)
+    ctx.values[scratch] = Value(scratch, "float32", (size,), scratch)
     for o in node.outputs:
         if o and o not in ctx.values:
             ctx.values[o] = Value(o, "float32", ctx.shape(o), o)
@@ -83,6 +92,8 @@ def rnn(ctx: Ctx, node: Node) -> None:
             direction == "reverse" or (direction == "bidirectional" and d == 1) for d in range(nd)
         ],
         lbr=bool(int(_attr(node, "linear_before_reset", 0))),
+        woff=[d * wp[0].size for d in range(nd)],
+        roff=[d * rp[0].size for d in range(nd)],
         has_h0=bool(states[0]),
         has_c0=len(states) > 1 and bool(states[1]),
         y=outs[0],

@@ -14,14 +14,21 @@ Patterns (``x~`` = DQ of int8 codes with a per-tensor scale ``s_x`` and zero poi
   of ``(x - z_x) * w + b``, then requantization by ``M = s_x * s_w / s_y`` as a Q31 multiplier
   ``M0`` and ``shift``, rounded as the ``rounding`` option says (``"single"``: one round half up,
   as onnxruntime's codes and ``run_integer(rounding="single")``; ``"double"``: TFLite/gemmlowp
-  ``MultiplyByQuantizedMultiplier``), ``+ z_y``, saturation; Relu clamps at ``z_y``.
+  ``MultiplyByQuantizedMultiplier``), ``+ z_y``, saturation; Relu clamps at ``z_y``. With
+  ``"single"`` the shift array holds ``rsh = -2 - shift`` (>= 0: the high-word fast path).
+  A following ``Q -> DQ -> MaxPool -> Q`` with the same parameters (pool kernel == stride, no
+  padding) is fused into the im2col/im2col2 conv (``pkh``/``pkw``): the largest accumulator
+  of each window is requantized once (requantization is monotone non-decreasing). A SIMD
+  im2col2 conv with ``kdim <= 16`` and no pool (``small``: e.g. a first 3x3 conv of one
+  channel) holds one channel's weight words in registers against a batch of columns.
 * ``x~ -> [elementwise unary ops: Relu, Clip, Tanh, Sigmoid, LeakyRelu, ...] -> Q``: a 256-entry
   lookup table computed by the reference interpreter itself (``qlut``; also requantization
   between two scales).
 * ``x~ -> view ops (Reshape, Flatten, ...) -> Q`` with the same scale and zero point: an alias.
 * ``MaxPool / GlobalMaxPool / Concat / Pad / Transpose / Slice / Gather / Split`` of ``x~`` with
   every output going to a Q of the same scale and zero point: the same kernel on the codes.
-* ``GlobalAveragePool(x~) [-> views] -> Q``: ``qgavg``, the reference's float64 mean, exactly.
+* ``GlobalAveragePool(x~) [-> views] -> Q``: ``qgavg``, the reference's float64 mean, exactly
+  (``split``: int32 sums of the codes and of a small residual table, see :func:`gavg_split`).
 * ``Add/Sub/Mul(a~, b~) [-> Relu] -> Q`` (same shapes): ``qbinary``, float32 arithmetic as the
   reference does it, then quantization (round half to even): bit-exact by construction.
 * ``Q(float)`` and ``DQ(codes)`` elsewhere: ``quantize`` / ``dequantize`` kernels.
@@ -45,6 +52,7 @@ from edgeslim.ir.interp import OPS
 from edgeslim.passes.quantize._integer import quantize_multiplier
 
 ROUNDINGS = ("single", "double")
+SMALL_CHUNK = 64  # pixels per column batch of es_qconv_small<k2> (ES_SMALL_CHUNK in the C)
 ALGOS = ("direct", "im2col", "im2col2")
 UNARY = frozenset(
     {"Relu", "Clip", "Tanh", "Sigmoid", "LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Neg"}
@@ -391,11 +399,19 @@ class QState:
         self.activation(y)
         hw = int(np.prod(xs[2:]))
         terms, exp2 = gavg_terms(info.scale, info.zp)
-        lut = self.ctx.add_const(f"{node.name}_terms", terms)
+        ins: tuple[str, ...] = (info.codes,)
+        split = gavg_split(terms, hw)
+        if split is None:
+            ins += (self.ctx.add_const(f"{node.name}_terms", terms),)
+        else:  # terms = a * q + b + r[q]: int32 sums of the codes and of r
+            ins += (
+                self.ctx.add_const(f"{node.name}_rest", split[1]),
+                self.ctx.add_const(f"{node.name}_slope", np.array(split[0], np.int64)),
+            )
         self._emit(
             node,
             "qgavg",
-            (info.codes, lut),
+            ins,
             (y,),
             xs[1] * hw,
             c=xs[1],
@@ -403,6 +419,7 @@ class QState:
             exp2=exp2,
             sy=qp[0],
             zy=qp[1],
+            split=split is not None,
         )
         self.done.update(n.name for n in [*views, cur])
         return True
@@ -487,6 +504,8 @@ class QState:
         right = 31 - shift
         if np.any((right < 1) | (right > 62)):
             return None
+        if self.options.rounding == "single":  # the C takes rsh = -2 - shift (>= 0: fast)
+            shift = -2 - shift
         return m0.astype(np.int32), shift.astype(np.int32)
 
     def _finish(self, node: Node, chain: list[Node], q: Node) -> None:
@@ -522,12 +541,19 @@ class QState:
         w2: np.ndarray = w.reshape(cout, kdim).astype(np.int8)
         if algo in ("im2col", "im2col2") and self.options.simd and not depthwise:
             w2 = simd_pack(w2)
-        y = q.outputs[0]
+        pool = self._pool_after(q, qp, g) if algo in ("im2col", "im2col2") else None
+        pk = pool[0] * pool[1] if pool else 1
+        # a short dot (kdim <= 16, e.g. a first 3x3 conv of one channel): weights of one
+        # channel held in registers against all the columns (es_qconv_small<k2>)
+        small = (kdim + 1) // 2
+        small = small if algo == "im2col2" and self.options.simd and not pool else 0
+        small = small if small <= 8 and not depthwise and groups == 1 else 0
+        y = pool[2].outputs[0] if pool else q.outputs[0]
         self.activation(y)
         b = bias if bias is not None else np.zeros(cout, np.int64)
         consts = (
             self.ctx.add_const(node.inputs[1], w2),
-            self.ctx.add_const(f"{node.name}_bias", b.astype(np.int32)),
+            self.ctx.add_const(f"{node.name}_bias", pad4(b)),
             self.ctx.add_const(f"{node.name}_m0", rq[0]),
             self.ctx.add_const(f"{node.name}_shift", rq[1]),
         )
@@ -537,11 +563,18 @@ class QState:
         outs: tuple[str, ...] = (y,)
         if algo == "im2col" and depthwise:  # a zero-padded int16 copy of one channel
             outs += (self._scratch(node, ph * pw + 2),)
-        elif algo == "im2col":
-            outs += (self._scratch(node, kdim + 1),)
-        elif algo == "im2col2":  # the column, then a zero-padded int16 copy of (x - zx)
-            outs += (self._scratch(node, (kdim + 1) // 2 * 2 + cin * ph * pw),)
+        elif algo == "im2col":  # one column per pixel of the pool window
+            outs += (self._scratch(node, pk * ((kdim + 1) // 2 * 2)),)
+        elif algo == "im2col2" and small:  # the columns of 64 pixels, then the padded copy
+            outs += (self._scratch(node, SMALL_CHUNK * small * 2 + cin * ph * pw),)
+        elif algo == "im2col2":  # the columns, then a zero-padded int16 copy of (x - zx)
+            outs += (self._scratch(node, pk * ((kdim + 1) // 2 * 2) + cin * ph * pw),)
         macs = cout * g["oh"] * g["ow"] * kdim
+        fused: dict[str, Any] = {"pkh": 1, "pkw": 1, "poh": 0, "pow": 0}
+        if pool:
+            ys = self.ctx.shape(y)
+            fused = {"pkh": pool[0], "pkw": pool[1], "poh": ys[2], "pow": ys[3]}
+            macs += int(np.prod(ys)) * pk  # the comparisons the MaxPool step would count
         self._emit(
             node,
             "qconv",
@@ -556,9 +589,47 @@ class QState:
             kdim=kdim,
             algo=algo,
             depthwise=depthwise,
+            small=small,
+            **fused,
         )
         self._finish(node, chain, q)
+        if pool:
+            self.done.update(n.name for n in pool[3])
         return True
+
+    def _pool_after(
+        self, q: Node, qp: tuple[float, int], g: dict[str, Any]
+    ) -> tuple[int, int, Node, tuple[Node, ...]] | None:
+        """``Q -> DQ -> MaxPool -> Q`` after a conv's Q, all with the conv's output parameters,
+        the pool's kernel equal to its stride, no padding, no dilation, floor mode: the conv
+        kernel can take the largest accumulator of each window and requantize it once
+        (requantization is monotone non-decreasing: the multiplier is positive). Returns
+        (kh, kw, the last Q, the nodes it replaces)."""
+        dq = self._only_user(q.outputs[0])
+        if dq is None or dq.op != "DequantizeLinear" or self._qparams(dq) != qp:
+            return None
+        mp = self._only_user(dq.outputs[0])
+        if mp is None or mp.op != "MaxPool":
+            return None
+        if len([o for o in mp.outputs if o]) != 1 or len(self.ctx.shape(mp.inputs[0])) != 4:
+            return None
+        k = [int(v) for v in _attr(mp, "kernel_shape", [])]
+        strides = [int(v) for v in _attr(mp, "strides", [1, 1])]
+        pads = [int(v) for v in _attr(mp, "pads", [0, 0, 0, 0])]
+        dil = [int(v) for v in _attr(mp, "dilations", [1, 1])]
+        if len(k) != 2 or strides != k or any(pads) or dil != [1, 1]:
+            return None
+        if str(_attr(mp, "auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
+            return None
+        if int(_attr(mp, "storage_order", 0)) or int(_attr(mp, "ceil_mode", 0)):
+            return None
+        q2 = self._q_after(mp.outputs[0], qp)
+        if q2 is None:
+            return None
+        ys = self.ctx.shape(q2.outputs[0])
+        if ys[2:] != (g["oh"] // k[0], g["ow"] // k[1]) or min(ys[2:]) < 1:
+            return None
+        return k[0], k[1], q2, (dq, mp, q2)
 
     def _scratch(self, node: Node, n: int) -> str:
         name = f"{node.name}__col"
@@ -610,7 +681,7 @@ class QState:
         b = np.broadcast_to(bias, (n,)) if bias is not None else np.zeros(n, np.int64)
         consts = (
             self.ctx.add_const(node.inputs[1], w2),
-            self.ctx.add_const(f"{node.name}_bias", b.astype(np.int32)),
+            self.ctx.add_const(f"{node.name}_bias", pad4(b)),
             self.ctx.add_const(f"{node.name}_m0", rq[0]),
             self.ctx.add_const(f"{node.name}_shift", rq[1]),
         )
@@ -634,6 +705,13 @@ class QState:
         )
         self._finish(node, chain, q)
         return True
+
+
+def pad4(bias: np.ndarray) -> np.ndarray:
+    """int32 biases padded with zeros to a multiple of 4: the kernels read them four at a time
+    (the start values of es_dot4's accumulators)."""
+    b = np.asarray(bias).astype(np.int32).reshape(-1)
+    return np.concatenate([b, np.zeros(-len(b) % 4, np.int32)])
 
 
 def simd_pack(w: np.ndarray) -> np.ndarray:
@@ -665,6 +743,19 @@ def gavg_terms(scale: float, zp: int) -> tuple[np.ndarray, float]:
     terms = np.ldexp(v.astype(np.float64), -e)
     assert np.all(terms == np.rint(terms)) and np.abs(terms).max() < 2**40
     return terms.astype(np.int64), float(np.ldexp(1.0, e))
+
+
+def gavg_split(terms: np.ndarray, hw: int) -> tuple[tuple[int, int], np.ndarray] | None:
+    """``terms[q + 128] = a * q + b + r[q + 128]`` (``a`` the mean slope) with int32 ``r`` small
+    enough that ``hw`` codes sum ``q`` and ``r`` in int32 (the exact int64 sum is then
+    ``a * sum(q) + b * hw + sum(r)``); None when ``r`` is too large."""
+    q = np.arange(-128, 128, dtype=np.int64)
+    a = int(np.rint((terms[-1] - terms[0]) / 255.0))
+    b = int(np.rint(np.mean(terms - a * q)))
+    r = terms - a * q - b
+    if int(np.abs(r).max()) * max(hw, 1) >= 2**31 or 128 * max(hw, 1) >= 2**31:
+        return None
+    return (a, b), r.astype(np.int32)
 
 
 def is_qdq(graph: Graph) -> bool:

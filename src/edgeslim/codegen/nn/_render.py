@@ -97,6 +97,7 @@ class _Builder:
     def _conv2d(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
         p = step.params
         s["w"], s["b"] = ins[1], ins[2] if p["has_bias"] else "NULL"
+        s["xp"] = self.ptr(step.outputs[1]) if len(step.outputs) > 1 else "NULL"  # pad plane
         keys = (
             "cin",
             "h",
@@ -163,7 +164,11 @@ class _Builder:
         s["col"] = self.ptr(step.outputs[1]) if len(step.outputs) > 1 else "NULL"
         keys: tuple[str, ...] = ("cin", "h", "w", "cout", "kh", "kw", "sh", "sw", "dh", "dw")
         keys += ("pt", "pl", "oh", "ow", "groups", "kdim", "zx", "zy", "lo", "hi")
-        s["pname"] = self.record("es_qconv_t", step, [str(int(p[k])) for k in keys])
+        fields = [str(int(p[k])) for k in keys]
+        fields += [
+            str(int(p.get(k, d))) for k, d in (("pkh", 1), ("pkw", 1), ("poh", 0), ("pow", 0))
+        ]
+        s["pname"] = self.record("es_qconv_t", step, fields)
 
     def _qdense(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
         p = step.params
@@ -186,6 +191,7 @@ class _Builder:
 
     def _qgavg(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
         s["terms"] = ins[1]
+        s["slope"] = ins[2] if step.params.get("split") else "NULL"
 
     def _qbinary(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
         p = step.params
@@ -219,8 +225,8 @@ class _Builder:
         ys = {k: self.ptr(p[k]) for k in ("y", "yh", "yc")}
         s["dirs"] = [
             {
-                "woff": d * gates * hid * isz,
-                "roff": d * gates * hid * hid,
+                "woff": p["woff"][d],  # weights packed by 8 rows (codegen.nn._ops_rnn)
+                "roff": p["roff"][d],
                 "boff": d * 2 * gates * hid,
                 "reverse": p["reverse"][d],
                 "h0": h0 if h0 == "NULL" else f"{h0} + {d * hid}",
@@ -244,10 +250,10 @@ def _used(program: Program) -> set[str]:
     if any(s.kernel == "copy_i8" and s.params["fill"] is not None for s in program.steps):
         used.add("fill_i8")
     simd = program.qopts is not None and program.qopts.simd
-    if any(s.kernel == "conv2d" and s.params.get("loop") == "taps" for s in program.steps):
-        used.add("conv2d_taps")
-        if all(s.params.get("loop") == "taps" for s in program.steps if s.kernel == "conv2d"):
-            used.discard("conv2d")
+    loops = {s.params["loop"] for s in program.steps if s.kernel == "conv2d"}
+    if loops:  # float conv loop orders "oc8" / "taps": es_conv2d_f32_<loop>
+        used.discard("conv2d")
+        used |= {f"conv2d_{lp}" for lp in loops}
     for s in program.steps:
         if s.kernel in ("qconv", "qdense"):
             dw = s.kernel == "qconv" and s.params["depthwise"]
@@ -255,15 +261,32 @@ def _used(program: Program) -> set[str]:
             name = (
                 ("qdwconv_pad" if algo == "im2col" else "qdwconv") if dw else f"{s.kernel}_{algo}"
             )
+            if not dw and s.params.get("pkh", 1) * s.params.get("pkw", 1) > 1:
+                name += "_pool"  # conv fused with the max pool after it
+            elif s.kernel == "qconv" and s.params.get("small"):
+                name = f"qconv_small{s.params['small']}"  # a short dot, weights in registers
             used |= {name, "requant", "sat8"}
+            used |= {"pad16", "row16"} if not dw and algo == "im2col2" else set()
+            used |= {"row16"} if dw and algo == "im2col" else set()
             if dw and algo == "im2col":
-                used |= {"simd_ops"} if simd else set()
+                used |= {"simd_ops", "out8"} if simd else {"out8"}
+            elif name.startswith("qconv_small"):
+                used |= {"simd_ops", "out8", "small_chunk"}
             elif algo in ("im2col", "im2col2"):
                 used |= {"im2col"} if s.kernel == "qconv" and algo == "im2col" else set()
-                used |= {"simd_ops", "dot4", "store4"} if simd else {"dot4_rows", "store4"}
+                dots = {"dot4max"} if name.endswith("_pool") else {"dot4"}
+                dots |= {"dot8"} if name == "qconv_im2col" else set()
+                used |= {"simd_ops", "store4"} | dots if simd else {"dot4_rows", "store4"}
+    gavgs = [s.params.get("split", False) for s in program.steps if s.kernel == "qgavg"]
+    if any(gavgs):
+        used.add("qgavg32")
+        if all(gavgs):
+            used.discard("qgavg")
+    if "store4" in used:
+        used.add("out8")
     if "qrnn" in used and simd:
         used |= {"simd_ops", "dot4"}
-    if used & {"quantize", "qbinary", "qgavg"}:
+    if used & {"quantize", "qbinary", "qgavg", "qgavg32"}:
         used |= {"quantf", "sat8"}
     return used
 

@@ -50,26 +50,44 @@ static const float w_mean__c1[1] = {
 static const float w_model_net_10_bias__c6[3] = {
     -0x1.85289ap-4f, -0x1.0ea1p-2f, 0x1.c6b45p-3f,
 };
-static const float w_model_net_10_weight__c5[9] = {
-    -0x1.010d32p-1f, 0x1.b317b6p-5f, -0x1.71dcbp-2f, -0x1.137d1ep-1f, 0x1.06a42ep-1f, 0x1.c1879ep-2f, -0x1.26df62p-1f, 0x1.baa124p-4f,
-    -0x1.8e60f4p-4f,
+static const float w_model_net_10_weight__c5[24] = {
+    -0x1.010d32p-1f, -0x1.137d1ep-1f, -0x1.26df62p-1f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    0x1.b317b6p-5f, 0x1.06a42ep-1f, 0x1.baa124p-4f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.71dcbp-2f, 0x1.c1879ep-2f, -0x1.8e60f4p-4f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
 };
-static const float w_onnx__Conv_32__c3[18] = {
-    -0x1.471a4p-9f, 0x1.6e35d8p-3f, -0x1.18ee6cp-2f, -0x1.f66608p-3f, -0x1.06ee46p-3f, 0x1.6e1f54p-4f, -0x1.b0d2c8p-8f, 0x1.0ea366p-2f,
-    -0x1.e4a88cp-6f, 0x1.694856p-4f, -0x1.9c9e98p-4f, -0x1.0c603ep-4f, -0x1.461736p-2f, -0x1.c41d9cp-3f, -0x1.1968dap-3f, 0x1.949cd2p-7f,
-    0x1.0de17ep-3f, 0x1.999d1p-3f,
+static const float w_onnx__Conv_32__c3[72] = {
+    -0x1.471a4p-9f, 0x1.694856p-4f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    0x1.6e35d8p-3f, -0x1.9c9e98p-4f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.18ee6cp-2f, -0x1.0c603ep-4f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.f66608p-3f, -0x1.461736p-2f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.06ee46p-3f, -0x1.c41d9cp-3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    0x1.6e1f54p-4f, -0x1.1968dap-3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.b0d2c8p-8f, 0x1.949cd2p-7f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    0x1.0ea366p-2f, 0x1.0de17ep-3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.e4a88cp-6f, 0x1.999d1p-3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
 };
 static const float w_onnx__Conv_33[2] = {
     -0x1.cece34p-3f, -0x1.294644p-3f,
 };
-static const float w_onnx__Conv_35__c4[54] = {
-    0x1.5ea94ap-4f, 0x1.90d766p-3f, -0x1.8d5f3cp-5f, 0x1.6938dp-3f, -0x1.373918p-5f, 0x1.98a008p-6f, 0x1.b51672p-3f, -0x1.bfcd1ap-3f,
-    -0x1.2fe34ep-3f, -0x1.e8d3d6p-5f, -0x1.78534p-4f, 0x1.a1111ep-3f, -0x1.38e2f6p-3f, -0x1.bc6b8p-4f, -0x1.513eacp-3f, -0x1.c417c2p-3f,
-    -0x1.19c7ep-3f, 0x1.9ef10ap-3f, 0x1.aecb16p-4f, 0x1.d3eb1p-4f, 0x1.96303ep-7f, -0x1.eef5fcp-4f, 0x1.46ac28p-5f, -0x1.c2b58ep-3f,
-    -0x1.5ccb4ep-3f, -0x1.f1b57ep-4f, 0x1.30905p-3f, 0x1.1b06ccp-3f, -0x1.ac2a06p-4f, -0x1.16ae3cp-7f, 0x1.34b9dep-3f, 0x1.dfe23ep-3f,
-    0x1.7f29ap-4f, 0x1.04d888p-5f, 0x1.43a784p-3f, -0x1.1c3964p-3f, 0x1.67ce0ap-5f, -0x1.764092p-3f, -0x1.4e904ap-3f, -0x1.f2b9e2p-4f,
-    0x1.b4d4fp-4f, 0x1.844224p-4f, -0x1.1df01cp-3f, 0x1.23a9eap-4f, 0x1.08ff5cp-3f, -0x1.e76abcp-6f, 0x1.26e4b4p-7f, 0x1.bf63ep-5f,
-    0x1.2b7732p-3f, 0x1.cf803ap-3f, -0x1.73fep-3f, -0x1.61cd2ep-4f, 0x1.7b6c98p-4f, 0x1.8ff432p-3f,
+static const float w_onnx__Conv_35__c4[144] = {
+    0x1.5ea94ap-4f, 0x1.aecb16p-4f, 0x1.67ce0ap-5f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    0x1.90d766p-3f, 0x1.d3eb1p-4f, -0x1.764092p-3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.8d5f3cp-5f, 0x1.96303ep-7f, -0x1.4e904ap-3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    0x1.6938dp-3f, -0x1.eef5fcp-4f, -0x1.f2b9e2p-4f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.373918p-5f, 0x1.46ac28p-5f, 0x1.b4d4fp-4f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    0x1.98a008p-6f, -0x1.c2b58ep-3f, 0x1.844224p-4f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    0x1.b51672p-3f, -0x1.5ccb4ep-3f, -0x1.1df01cp-3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.bfcd1ap-3f, -0x1.f1b57ep-4f, 0x1.23a9eap-4f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.2fe34ep-3f, 0x1.30905p-3f, 0x1.08ff5cp-3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.e8d3d6p-5f, 0x1.1b06ccp-3f, -0x1.e76abcp-6f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.78534p-4f, -0x1.ac2a06p-4f, 0x1.26e4b4p-7f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    0x1.a1111ep-3f, -0x1.16ae3cp-7f, 0x1.bf63ep-5f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.38e2f6p-3f, 0x1.34b9dep-3f, 0x1.2b7732p-3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.bc6b8p-4f, 0x1.dfe23ep-3f, 0x1.cf803ap-3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.513eacp-3f, 0x1.7f29ap-4f, -0x1.73fep-3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.c417c2p-3f, 0x1.04d888p-5f, -0x1.61cd2ep-4f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.19c7ep-3f, 0x1.43a784p-3f, 0x1.7b6c98p-4f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    0x1.9ef10ap-3f, -0x1.1c3964p-3f, 0x1.8ff432p-3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
 };
 static const float w_onnx__Conv_36[3] = {
     0x1.a41016p-3f, 0x1.a9ed74p-3f, 0x1.804516p-5f,
@@ -89,94 +107,225 @@ static float es_clampf(float v, float lo, float hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* direct convolution, NCHW, weights [cout][cin/groups][kh][kw]; the valid kernel rows and
- * columns of each output pixel are found once, so the inner loops carry no bounds checks */
-static void es_conv2d_f32(const float *x, const float *wt, const float *bias, float *y,
-                          const es_conv_t *p)
+/* 8 float lanes: GNU C vectors on hosts (one vector multiply and one vector add per input
+ * value: the same IEEE operations, in the same order, as the scalar code, so results are
+ * identical); scalar code on Arm M-profile and other compilers (define ES_NO_VECTOR to force) */
+#if defined(__GNUC__) && defined(__AVX__) && !defined(ES_NO_VECTOR)
+#define ES_V8 1
+typedef float es_v8 __attribute__((vector_size(32)));
+#define ES_LD8(v, ptr) memcpy(&(v), (ptr), sizeof(es_v8))
+#define ES_ST8(ptr, v) memcpy((ptr), &(v), sizeof(es_v8))
+#endif
+
+/* 8 output channels of the pixel at x0 (and of the next one, sw further, when ``pair``) over
+ * kernel rows ky0..ky1 and columns kx0..kx1, bias first; results to r[0..8) and r[8..16) */
+static void es_conv_px8(const float *restrict x, long x0, const float *restrict wb,
+                        const float *b, float *restrict r, int pair, int ky0, int ky1, int kx0,
+                        int kx1, const es_conv_t *p)
 {
-    const int cin_g = p->cin / p->groups;
-    const int cout_g = p->cout / p->groups;
+    const int kh = p->kh, kw = p->kw, dh = p->dh, dw = p->dw, w = p->w, sw = p->sw;
+    const long hw = (long)p->h * p->w;
+    int ic, ky, kx;
+#ifdef ES_V8
+    es_v8 va, vc, wv;
+    ES_LD8(va, b);
+    vc = va;
+#else
+    float a0 = b[0], a1 = b[1], a2 = b[2], a3 = b[3], a4 = b[4], a5 = b[5], a6 = b[6], a7 = b[7];
+    float c0 = b[0], c1 = b[1], c2 = b[2], c3 = b[3], c4 = b[4], c5 = b[5], c6 = b[6], c7 = b[7];
+#endif
+    for (ic = 0; ic < p->cin; ++ic) {
+        for (ky = ky0; ky < ky1; ++ky) {
+            const float *xr = x + x0 + ic * hw + (long)ky * dh * w;
+            const float *wr = wb + ((long)(ic * kh + ky) * kw) * 8;
+            if (pair) {
+                for (kx = kx0; kx < kx1; ++kx) {
+                    const float v = xr[kx * dw], v2 = xr[kx * dw + sw];
+                    const float *wk = wr + kx * 8;
+#ifdef ES_V8
+                    ES_LD8(wv, wk);
+                    va += v * wv;
+                    vc += v2 * wv;
+#else
+                    a0 += v * wk[0];
+                    c0 += v2 * wk[0];
+                    a1 += v * wk[1];
+                    c1 += v2 * wk[1];
+                    a2 += v * wk[2];
+                    c2 += v2 * wk[2];
+                    a3 += v * wk[3];
+                    c3 += v2 * wk[3];
+                    a4 += v * wk[4];
+                    c4 += v2 * wk[4];
+                    a5 += v * wk[5];
+                    c5 += v2 * wk[5];
+                    a6 += v * wk[6];
+                    c6 += v2 * wk[6];
+                    a7 += v * wk[7];
+                    c7 += v2 * wk[7];
+#endif
+                }
+            } else {
+                for (kx = kx0; kx < kx1; ++kx) {
+                    const float v = xr[kx * dw];
+                    const float *wk = wr + kx * 8;
+#ifdef ES_V8
+                    ES_LD8(wv, wk);
+                    va += v * wv;
+#else
+                    a0 += v * wk[0];
+                    a1 += v * wk[1];
+                    a2 += v * wk[2];
+                    a3 += v * wk[3];
+                    a4 += v * wk[4];
+                    a5 += v * wk[5];
+                    a6 += v * wk[6];
+                    a7 += v * wk[7];
+#endif
+                }
+            }
+        }
+    }
+#ifdef ES_V8
+    ES_ST8(r, va);
+    ES_ST8(r + 8, vc);
+#else
+    r[0] = a0;
+    r[8] = c0;
+    r[1] = a1;
+    r[9] = c1;
+    r[2] = a2;
+    r[10] = c2;
+    r[3] = a3;
+    r[11] = c3;
+    r[4] = a4;
+    r[12] = c4;
+    r[5] = a5;
+    r[13] = c5;
+    r[6] = a6;
+    r[14] = c6;
+    r[7] = a7;
+    r[15] = c7;
+#endif
+}
+
+/* direct convolution (groups 1) computing 8 output channels of one or two pixels per pass:
+ * weights packed [cout/8][cin][kh][kw][8] (zero rows pad the last block), so an input value
+ * meets 8 contiguous weights (a vector multiply-add on the host, register accumulators on an
+ * MCU). Each output sums bias then its taps in (ic, ky, kx) order; the valid kernel rows and
+ * columns of each output pixel are found once, so the inner loops carry no bounds checks. */
+static void es_conv2d_f32_oc8(const float *restrict x, const float *restrict wp,
+                              const float *restrict bias, float *restrict y, const es_conv_t *p)
+{
     const int kh = p->kh, kw = p->kw, dh = p->dh, dw = p->dw, h = p->h, w = p->w;
-    int oc;
-    for (oc = 0; oc < p->cout; ++oc) {
-        const int g = oc / cout_g;
-        const float *wo = wt + (long)oc * cin_g * kh * kw;
-        const float *xg = x + (long)g * cin_g * h * w;
-        float *yo = y + (long)oc * p->oh * p->ow;
-        const float b = bias ? bias[oc] : 0.0f;
-        int oy;
+    const long ohw = (long)p->oh * p->ow;
+    int ob;
+    for (ob = 0; ob < p->cout; ob += 8) {
+        const float *wb = wp + (long)ob * p->cin * kh * kw;
+        const int nb = p->cout - ob < 8 ? p->cout - ob : 8;
+        float b[8], r[16];
+        int oy, u;
+        for (u = 0; u < 8; ++u) {
+            b[u] = (bias != NULL && u < nb) ? bias[ob + u] : 0.0f;
+        }
         for (oy = 0; oy < p->oh; ++oy) {
             const int iy0 = oy * p->sh - p->pt;
-            int ky0 = 0, ky1 = kh, ox;
+            int ky0 = 0, ky1 = kh, ox = 0;
             while (ky0 < ky1 && iy0 + ky0 * dh < 0) {
                 ++ky0;
             }
             while (ky1 > ky0 && iy0 + (ky1 - 1) * dh >= h) {
                 --ky1;
             }
-            for (ox = 0; ox < p->ow; ++ox) {
+            while (ox < p->ow) {
                 const int ix0 = ox * p->sw - p->pl;
-                int kx0 = 0, kx1 = kw, ic;
-                float acc = b;
+                float *yo = y + (long)ob * ohw + (long)oy * p->ow + ox;
+                int kx0 = 0, kx1 = kw, pair;
                 while (kx0 < kx1 && ix0 + kx0 * dw < 0) {
                     ++kx0;
                 }
                 while (kx1 > kx0 && ix0 + (kx1 - 1) * dw >= w) {
                     --kx1;
                 }
-                for (ic = 0; ic < cin_g; ++ic) {
-                    const float *xc = xg + (long)ic * h * w;
-                    const float *wc = wo + (long)ic * kh * kw;
-                    int ky;
-                    for (ky = ky0; ky < ky1; ++ky) {
-                        const float *xr = xc + (long)(iy0 + ky * dh) * w + ix0;
-                        const float *wr = wc + ky * kw;
-                        int kx;
-                        for (kx = kx0; kx < kx1; ++kx) {
-                            acc += xr[kx * dw] * wr[kx];
-                        }
+                /* two pixels share the weight loads when both see every kernel column */
+                pair = kx0 == 0 && kx1 == kw && ox + 1 < p->ow &&
+                       ix0 + p->sw + (kw - 1) * dw < w;
+                es_conv_px8(x, (long)iy0 * w + ix0, wb, b, r, pair, ky0, ky1, kx0, kx1, p);
+                for (u = 0; u < nb; ++u) {
+                    yo[u * ohw] = es_clampf(r[u], p->lo, p->hi);
+                    if (pair) {
+                        yo[u * ohw + 1] = es_clampf(r[8 + u], p->lo, p->hi);
                     }
                 }
-                yo[oy * p->ow + ox] = es_clampf(acc, p->lo, p->hi);
+                ox += pair ? 2 : 1;
             }
         }
     }
 }
 
-/* y[m][n] = sum_k x[m][k] * w[n][k] + b[n]; four rows of w per pass share the loads of x
- * (each output still sums k in order) */
-static void es_dense_f32(const float *x, const float *wt, const float *bias, float *y, int m,
+/* y[j] = init[j] + sum_t x[t] * W[j][t] (t in order) for j < n: W packed [n/8][k][8] (zero
+ * rows pad the last block), 8 outputs per pass; init NULL starts at 0 */
+static void es_mv8_f32(const float *restrict wp, const float *restrict x,
+                       const float *restrict init, float *restrict y, int n, int k)
+{
+    int j;
+    for (j = 0; j < n; j += 8) {
+        const float *wb = wp + (long)j * k;
+        const int nb = n - j < 8 ? n - j : 8;
+        float r[8];
+        int t, u;
+        for (u = 0; u < 8; ++u) {
+            r[u] = (init != NULL && u < nb) ? init[j + u] : 0.0f;
+        }
+        {
+#ifdef ES_V8
+            es_v8 va, wv;
+            ES_LD8(va, r);
+            for (t = 0; t < k; ++t) {
+                ES_LD8(wv, wb + (long)t * 8);
+                va += x[t] * wv;
+            }
+            ES_ST8(r, va);
+#else
+            float a0 = r[0], a1 = r[1], a2 = r[2], a3 = r[3], a4 = r[4], a5 = r[5], a6 = r[6], a7 = r[7];
+            for (t = 0; t < k; ++t) {
+                const float v = x[t];
+                const float *wk = wb + (long)t * 8;
+                a0 += v * wk[0];
+                a1 += v * wk[1];
+                a2 += v * wk[2];
+                a3 += v * wk[3];
+                a4 += v * wk[4];
+                a5 += v * wk[5];
+                a6 += v * wk[6];
+                a7 += v * wk[7];
+            }
+            r[0] = a0;
+            r[1] = a1;
+            r[2] = a2;
+            r[3] = a3;
+            r[4] = a4;
+            r[5] = a5;
+            r[6] = a6;
+            r[7] = a7;
+#endif
+        }
+        for (u = 0; u < nb; ++u) {
+            y[j + u] = r[u];
+        }
+    }
+}
+
+/* y[m][n] = b[n] + sum_k x[m][k] * w[n][k] (k in order), w packed [n/8][k][8] */
+static void es_dense_f32(const float *x, const float *wp, const float *bias, float *y, int m,
                          int n, int k, float lo, float hi)
 {
-    int i;
+    int i, j;
     for (i = 0; i < m; ++i) {
-        const float *xr = x + (long)i * k;
-        int j = 0;
-        for (; j < (n & ~3); j += 4) {
-            const float *w0 = wt + (long)j * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
-            float a0 = bias ? bias[j] : 0.0f, a1 = bias ? bias[j + 1] : 0.0f;
-            float a2 = bias ? bias[j + 2] : 0.0f, a3 = bias ? bias[j + 3] : 0.0f;
-            int t;
-            for (t = 0; t < k; ++t) {
-                const float v = xr[t];
-                a0 += v * w0[t];
-                a1 += v * w1[t];
-                a2 += v * w2[t];
-                a3 += v * w3[t];
-            }
-            y[(long)i * n + j] = es_clampf(a0, lo, hi);
-            y[(long)i * n + j + 1] = es_clampf(a1, lo, hi);
-            y[(long)i * n + j + 2] = es_clampf(a2, lo, hi);
-            y[(long)i * n + j + 3] = es_clampf(a3, lo, hi);
-        }
-        for (; j < n; ++j) {
-            const float *wr = wt + (long)j * k;
-            float acc = bias ? bias[j] : 0.0f;
-            int t;
-            for (t = 0; t < k; ++t) {
-                acc += xr[t] * wr[t];
-            }
-            y[(long)i * n + j] = es_clampf(acc, lo, hi);
+        float *yr = y + (long)i * n;
+        es_mv8_f32(wp, x + (long)i * k, bias, yr, n, k);
+        for (j = 0; j < n; ++j) {
+            yr[j] = es_clampf(yr[j], lo, hi);
         }
     }
 }
@@ -283,13 +432,13 @@ ES_LAYER_DONE(0);
     es_binary_f32(((float *)(void *)(es_a + 288)), w_inv_std__c2, ((float *)(void *)(es_a + 288)), &p__Mul);
 ES_LAYER_DONE(1);
     /* 2: Conv /model/net/net.1/Conv */
-    es_conv2d_f32(((float *)(void *)(es_a + 288)), w_onnx__Conv_32__c3, w_onnx__Conv_33, ((float *)(void *)(es_a + 0)), &p__model_net_net_1_Conv);
+    es_conv2d_f32_oc8(((float *)(void *)(es_a + 288)), w_onnx__Conv_32__c3, w_onnx__Conv_33, ((float *)(void *)(es_a + 0)), &p__model_net_net_1_Conv);
 ES_LAYER_DONE(2);
     /* 3: MaxPool /model/net/net.4/MaxPool */
     es_pool2d_f32(((float *)(void *)(es_a + 0)), ((float *)(void *)(es_a + 288)), &p__model_net_net_4_MaxPool);
 ES_LAYER_DONE(3);
     /* 4: Conv /model/net/net.5/Conv */
-    es_conv2d_f32(((float *)(void *)(es_a + 288)), w_onnx__Conv_35__c4, w_onnx__Conv_36, ((float *)(void *)(es_a + 0)), &p__model_net_net_5_Conv);
+    es_conv2d_f32_oc8(((float *)(void *)(es_a + 288)), w_onnx__Conv_35__c4, w_onnx__Conv_36, ((float *)(void *)(es_a + 0)), &p__model_net_net_5_Conv);
 ES_LAYER_DONE(4);
     /* 5: MaxPool /model/net/net.8/MaxPool */
     es_pool2d_f32(((float *)(void *)(es_a + 0)), ((float *)(void *)(es_a + 112)), &p__model_net_net_8_MaxPool);

@@ -50,17 +50,22 @@ static const float w_mean__c1[6] = {
 static const float w_model_net_1_bias__c4[4] = {
     -0x1.0d8746p-4f, 0x1.61e1aap-5f, 0x1.7a87ecp-2f, -0x1.83cf24p-2f,
 };
-static const float w_model_net_1_weight__c3[24] = {
-    -0x1.909e82p-9f, 0x1.c08438p-3f, -0x1.58122ap-2f, -0x1.33a814p-2f, -0x1.420652p-3f, 0x1.c068a2p-4f, -0x1.090ce8p-7f, 0x1.4b76e8p-2f,
-    -0x1.28cafep-5f, 0x1.ba7b2ep-4f, -0x1.f95b2ep-4f, -0x1.48b196p-4f, -0x1.8f614p-2f, -0x1.14dd54p-2f, -0x1.58a81ap-3f, 0x1.ef8cb6p-7f,
-    0x1.4a896cp-3f, 0x1.f5acbp-3f, -0x1.1b6926p-2f, -0x1.6c1654p-3f, 0x1.2faeep-3f, 0x1.5b23fep-2f, -0x1.5822dp-4f, 0x1.38d436p-2f,
+static const float w_model_net_1_weight__c3[48] = {
+    -0x1.909e82p-9f, -0x1.090ce8p-7f, -0x1.8f614p-2f, -0x1.1b6926p-2f, 0.0f, 0.0f, 0.0f, 0.0f,
+    0x1.c08438p-3f, 0x1.4b76e8p-2f, -0x1.14dd54p-2f, -0x1.6c1654p-3f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.58122ap-2f, -0x1.28cafep-5f, -0x1.58a81ap-3f, 0x1.2faeep-3f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.33a814p-2f, 0x1.ba7b2ep-4f, 0x1.ef8cb6p-7f, 0x1.5b23fep-2f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.420652p-3f, -0x1.f95b2ep-4f, 0x1.4a896cp-3f, -0x1.5822dp-4f, 0.0f, 0.0f, 0.0f, 0.0f,
+    0x1.c068a2p-4f, -0x1.48b196p-4f, 0x1.f5acbp-3f, 0x1.38d436p-2f, 0.0f, 0.0f, 0.0f, 0.0f,
 };
 static const float w_model_net_3_bias__c6[3] = {
     0x1.aed48p-6f, -0x1.067e74p-2f, 0x1.5a7d8p-4f,
 };
-static const float w_model_net_3_weight__c5[12] = {
-    -0x1.4252ccp-2f, -0x1.033dcp-3f, -0x1.8f27b8p-3f, 0x1.ba5e5p-2f, -0x1.4bde34p-2f, -0x1.d7618p-3f, -0x1.65b434p-2f, -0x1.df84ecp-2f,
-    -0x1.2ae008p-2f, 0x1.b81d3cp-2f, 0x1.c8ed78p-3f, 0x1.f04ep-3f,
+static const float w_model_net_3_weight__c5[32] = {
+    -0x1.4252ccp-2f, -0x1.4bde34p-2f, -0x1.2ae008p-2f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.033dcp-3f, -0x1.d7618p-3f, 0x1.b81d3cp-2f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    -0x1.8f27b8p-3f, -0x1.65b434p-2f, 0x1.c8ed78p-3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    0x1.ba5e5p-2f, -0x1.df84ecp-2f, 0x1.f04ep-3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
 };
 
 /* ---- kernel parameters ---- */
@@ -73,40 +78,79 @@ static float es_clampf(float v, float lo, float hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* y[m][n] = sum_k x[m][k] * w[n][k] + b[n]; four rows of w per pass share the loads of x
- * (each output still sums k in order) */
-static void es_dense_f32(const float *x, const float *wt, const float *bias, float *y, int m,
+/* 8 float lanes: GNU C vectors on hosts (one vector multiply and one vector add per input
+ * value: the same IEEE operations, in the same order, as the scalar code, so results are
+ * identical); scalar code on Arm M-profile and other compilers (define ES_NO_VECTOR to force) */
+#if defined(__GNUC__) && defined(__AVX__) && !defined(ES_NO_VECTOR)
+#define ES_V8 1
+typedef float es_v8 __attribute__((vector_size(32)));
+#define ES_LD8(v, ptr) memcpy(&(v), (ptr), sizeof(es_v8))
+#define ES_ST8(ptr, v) memcpy((ptr), &(v), sizeof(es_v8))
+#endif
+
+/* y[j] = init[j] + sum_t x[t] * W[j][t] (t in order) for j < n: W packed [n/8][k][8] (zero
+ * rows pad the last block), 8 outputs per pass; init NULL starts at 0 */
+static void es_mv8_f32(const float *restrict wp, const float *restrict x,
+                       const float *restrict init, float *restrict y, int n, int k)
+{
+    int j;
+    for (j = 0; j < n; j += 8) {
+        const float *wb = wp + (long)j * k;
+        const int nb = n - j < 8 ? n - j : 8;
+        float r[8];
+        int t, u;
+        for (u = 0; u < 8; ++u) {
+            r[u] = (init != NULL && u < nb) ? init[j + u] : 0.0f;
+        }
+        {
+#ifdef ES_V8
+            es_v8 va, wv;
+            ES_LD8(va, r);
+            for (t = 0; t < k; ++t) {
+                ES_LD8(wv, wb + (long)t * 8);
+                va += x[t] * wv;
+            }
+            ES_ST8(r, va);
+#else
+            float a0 = r[0], a1 = r[1], a2 = r[2], a3 = r[3], a4 = r[4], a5 = r[5], a6 = r[6], a7 = r[7];
+            for (t = 0; t < k; ++t) {
+                const float v = x[t];
+                const float *wk = wb + (long)t * 8;
+                a0 += v * wk[0];
+                a1 += v * wk[1];
+                a2 += v * wk[2];
+                a3 += v * wk[3];
+                a4 += v * wk[4];
+                a5 += v * wk[5];
+                a6 += v * wk[6];
+                a7 += v * wk[7];
+            }
+            r[0] = a0;
+            r[1] = a1;
+            r[2] = a2;
+            r[3] = a3;
+            r[4] = a4;
+            r[5] = a5;
+            r[6] = a6;
+            r[7] = a7;
+#endif
+        }
+        for (u = 0; u < nb; ++u) {
+            y[j + u] = r[u];
+        }
+    }
+}
+
+/* y[m][n] = b[n] + sum_k x[m][k] * w[n][k] (k in order), w packed [n/8][k][8] */
+static void es_dense_f32(const float *x, const float *wp, const float *bias, float *y, int m,
                          int n, int k, float lo, float hi)
 {
-    int i;
+    int i, j;
     for (i = 0; i < m; ++i) {
-        const float *xr = x + (long)i * k;
-        int j = 0;
-        for (; j < (n & ~3); j += 4) {
-            const float *w0 = wt + (long)j * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
-            float a0 = bias ? bias[j] : 0.0f, a1 = bias ? bias[j + 1] : 0.0f;
-            float a2 = bias ? bias[j + 2] : 0.0f, a3 = bias ? bias[j + 3] : 0.0f;
-            int t;
-            for (t = 0; t < k; ++t) {
-                const float v = xr[t];
-                a0 += v * w0[t];
-                a1 += v * w1[t];
-                a2 += v * w2[t];
-                a3 += v * w3[t];
-            }
-            y[(long)i * n + j] = es_clampf(a0, lo, hi);
-            y[(long)i * n + j + 1] = es_clampf(a1, lo, hi);
-            y[(long)i * n + j + 2] = es_clampf(a2, lo, hi);
-            y[(long)i * n + j + 3] = es_clampf(a3, lo, hi);
-        }
-        for (; j < n; ++j) {
-            const float *wr = wt + (long)j * k;
-            float acc = bias ? bias[j] : 0.0f;
-            int t;
-            for (t = 0; t < k; ++t) {
-                acc += xr[t] * wr[t];
-            }
-            y[(long)i * n + j] = es_clampf(acc, lo, hi);
+        float *yr = y + (long)i * n;
+        es_mv8_f32(wp, x + (long)i * k, bias, yr, n, k);
+        for (j = 0; j < n; ++j) {
+            yr[j] = es_clampf(yr[j], lo, hi);
         }
     }
 }
