@@ -20,6 +20,13 @@ rows; with SIMD reordered for SXTB16/SMLAD) and ``im2col2`` (im2col over a zero-
 copy of ``x - zx`` built once per layer: more arena, cheaper columns). ``auto`` measures
 them on an emulated MCU target and keeps the one with fewer instructions per layer;
 :func:`choose_layouts` reports every choice with its counts.
+
+Model I/O (``io``): ``"float"`` (default) takes and returns float32 as the graph does;
+``"int8"`` (a QDQ graph whose input feeds one QuantizeLinear and whose output comes from a
+DequantizeLinear) takes and returns the int8 codes, as TFLite Micro models do: the C and
+:func:`reference` run :func:`edgeslim.codegen.nn._io.int8_io` of the graph, and
+:func:`measure_deploy` quantizes float inputs with the model's QuantizeLinear first
+(:func:`quantize_inputs`).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from edgeslim._core.records import Metric, Provenance
 from edgeslim.backends import host_c
 from edgeslim.codegen._c import CWriter, RenderedFile
 from edgeslim.codegen.nn import Program, QOptions, RenderOptions, context, lower, render
+from edgeslim.codegen.nn._io import check_io, int8_io, quantize_inputs
 from edgeslim.codegen.nn._qlower import ALGOS
 from edgeslim.ir import Graph, interp, load_graph
 from edgeslim.ir._tflite import is_tflite, load_tflite
@@ -71,6 +79,7 @@ class DeployReport:
     layers: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     choices: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     options: dict[str, Any] = field(default_factory=dict)
+    outputs: np.ndarray | None = field(default=None, repr=False)  # the C's, one row a sample
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,14 +117,16 @@ def export_c(
     plan: str = "auto",
     force: bool = False,
     qopts: QOptions | None = None,
+    io: str = "float",
 ) -> CArtifact:
     """Write ``<prefix>.h``, ``<prefix>.c``, ``Makefile`` and ``README.md`` into ``out_dir``.
 
     ``qopts`` (QDQ graphs): requantization rounding, SIMD variant, per-layer algorithms.
+    ``io="int8"``: ``<prefix>_run`` takes and returns int8 codes (see the module docstring).
     """
     load_target(target)  # unknown target: an error before any work
     out = Path(out_dir)
-    program = lower(graph, plan, qopts or default_qoptions(target))
+    program = lower(graph, plan, qopts or default_qoptions(target), io)
     files = render(program, RenderOptions(prefix=prefix, target=target))
     existing = [f.name for f in files if (out / f.name).exists()]
     if existing and not force:
@@ -126,7 +137,12 @@ def export_c(
 
 def reference(graph: Graph, x: np.ndarray, program: Program | None = None) -> np.ndarray:
     """The reference outputs for each sample of ``x`` (first graph output), stacked: the
-    interpreter, or for an int8 ``program`` the integer execution with its rounding."""
+    interpreter, or for an int8 ``program`` the integer execution with its rounding. A
+    ``program`` with int8 I/O runs the graph without its edge Q/DQ: ``x`` and the outputs are
+    int8 codes (float ``x`` is quantized by the model's QuantizeLinear first)."""
+    if program is not None and program.io == "int8":
+        x = quantize_inputs(graph, x)
+        graph = int8_io(graph).graph
     name, out = graph.inputs[0].name, graph.outputs[0].name
     custom = any(n.op.startswith("edgeslim.") for n in graph.nodes)  # integer RNN cells
     if program is not None and program.int8 and not custom:
@@ -158,6 +174,11 @@ def _ctx(art: CArtifact) -> dict[str, Any]:
 
 def _check_x(art: CArtifact, x: np.ndarray) -> np.ndarray:
     v = art.program.value(art.program.inputs[0])
+    if art.program.io == "int8" and np.asarray(x).dtype != np.int8:
+        raise DataError(
+            f"{art.source.name} takes int8 codes (io int8); got {np.asarray(x).dtype} inputs: "
+            "quantize them with edgeslim.api.deploy.quantize_inputs"
+        )
     x = np.ascontiguousarray(x, dtype=v.dtype)
     if x.ndim < 1 or int(np.prod(x.shape[1:])) != v.size:
         raise DataError(f"inputs must be (n, {v.size} values); got shape {x.shape}")
@@ -243,7 +264,7 @@ def measure_mcu(
         for i, s in enumerate(art.program.steps)
     )
     return DeployReport(
-        target.name, _metrics(art, target, sizes, per, stack, err), err, ok, layers
+        target.name, _metrics(art, target, sizes, per, stack, err), err, ok, layers, outputs=got
     )
 
 
@@ -276,9 +297,11 @@ def default_qoptions(target: str, simd: bool | None = None, rounding: str = "sin
     return QOptions(rounding=rounding, simd=prof.dsp if simd is None else simd)
 
 
-def with_algorithm(graph: Graph, plan: str, qopts: QOptions, algo: str) -> QOptions:
+def with_algorithm(
+    graph: Graph, plan: str, qopts: QOptions, algo: str, io: str = "float"
+) -> QOptions:
     """``qopts`` with every int8 Conv/Gemm of ``graph`` set to ``algo``."""
-    steps = lower(graph, plan, qopts).steps
+    steps = lower(graph, plan, qopts, io).steps
     algos = tuple((s.node, algo) for s in steps if s.kernel in ("qconv", "qdense"))
     return replace(qopts, algos=algos)
 
@@ -290,18 +313,22 @@ def choose_layouts(
     workdir: str | Path,
     qopts: QOptions,
     plan: str = "auto",
+    io: str = "float",
 ) -> tuple[QOptions, tuple[dict[str, Any], ...]]:
     """Per int8 Conv/Gemm, the algorithm (``direct`` or ``im2col``) with fewer instructions on
     the emulated ``target``; returns the options and one record per layer with both counts.
     Hosts and graphs without int8 layers keep the defaults (no instruction counter)."""
     prof = load_target(target)
-    if not prof.is_mcu or not lower(graph, plan, qopts).int8:
+    if not prof.is_mcu or not lower(graph, plan, qopts, io).int8:
         return qopts, ()
     work = Path(workdir)
+    x = quantize_inputs(graph, x) if io == "int8" else x
     counts: dict[str, dict[str, Any]] = {}
     for algo in ALGOS:
-        q = with_algorithm(graph, plan, qopts, algo)
-        art = export_c(graph, work / f"layout-{algo}", target, plan=plan, force=True, qopts=q)
+        q = with_algorithm(graph, plan, qopts, algo, io)
+        art = export_c(
+            graph, work / f"layout-{algo}", target, plan=plan, force=True, qopts=q, io=io
+        )
         rep = measure_mcu(art, x[:1], work / f"layout-{algo}-mcu", prof)
         for layer in rep.layers:
             if layer["kernel"] in ("qconv", "qdense"):
@@ -329,28 +356,36 @@ def measure_deploy(
     plan: str = "auto",
     qopts: QOptions | None = None,
     layout: str = "default",
+    io: str = "float",
+    labels: np.ndarray | None = None,
 ) -> DeployReport:
     """Export, run on ``target`` (host: compiled + ASan/UBSan check; MCU: QEMU) and compare.
 
     ``layout``: ``default`` (im2col with SIMD, else direct), ``direct``, ``im2col`` or ``auto``
-    (measured per layer on the target, see :func:`choose_layouts`).
+    (measured per layer on the target, see :func:`choose_layouts`). ``io="int8"``: float
+    ``x`` is quantized by the model's QuantizeLinear, the C and the reference take the codes
+    and return int8 codes. ``labels`` (class indices of ``x``): an ``accuracy`` metric of the
+    C's outputs (argmax; int8 codes dequantized first).
     """
     prof = load_target(target)
     work = Path(workdir)
+    if check_io(io) == "int8":
+        x = quantize_inputs(graph, x)
     qopts = qopts or default_qoptions(target)
     choices: tuple[dict[str, Any], ...] = ()
     if layout == "auto":
-        qopts, choices = choose_layouts(graph, x, target, work / "layouts", qopts, plan)
+        qopts, choices = choose_layouts(graph, x, target, work / "layouts", qopts, plan, io)
     elif layout in ALGOS:
-        qopts = with_algorithm(graph, plan, qopts, layout)
+        qopts = with_algorithm(graph, plan, qopts, layout, io)
     elif layout != "default":
         raise ExportError(f"layout must be default, auto, {', '.join(ALGOS)}; got {layout!r}")
-    art = export_c(graph, work / "c", target, prefix, plan, force=True, qopts=qopts)
+    art = export_c(graph, work / "c", target, prefix, plan, force=True, qopts=qopts, io=io)
     ref = reference(graph, x, art.program)
     options = program_options(art.program)
     if prof.is_mcu:
         rep = measure_mcu(art, x, work / "mcu", prof, ref)
-        return replace(rep, choices=choices, options=options)
+        rep = replace(rep, choices=choices, options=options)
+        return _with_accuracy(rep, art.program, labels, Provenance.SIMULATED)
     got = run_host(art, x, sanitize=True, workdir=work / "host")
     err, ok = compare(got, ref, art.program.exact)
     ms = (
@@ -358,16 +393,41 @@ def measure_deploy(
         Metric("macs", art.program.macs, "MAC", Provenance.COMPUTED, target),
         Metric("c_max_rel_error", err, "1", Provenance.MEASURED, target),
     )
-    return DeployReport(target, ms, err, ok, choices=choices, options=options)
+    rep = DeployReport(target, ms, err, ok, choices=choices, options=options, outputs=got)
+    return _with_accuracy(rep, art.program, labels, Provenance.MEASURED)
+
+
+def dequantize_outputs(program: Program, y: np.ndarray) -> np.ndarray:
+    """The C's outputs as float32: int8 codes (io int8) dequantized as the removed
+    DequantizeLinear does, ``float32(code - zero_point) * scale``; float outputs unchanged."""
+    if program.io != "int8":
+        return np.asarray(y, np.float32)
+    q = program.io_outputs[0]
+    return (np.asarray(y, np.int32) - q.zero_point).astype(np.float32) * np.float32(q.scale)
+
+
+def _with_accuracy(
+    rep: DeployReport, program: Program, labels: np.ndarray | None, prov: Provenance
+) -> DeployReport:
+    if labels is None or rep.outputs is None:
+        return rep
+    scores = dequantize_outputs(program, rep.outputs)
+    y = np.asarray(labels).reshape(-1)
+    if scores.ndim != 2 or scores.shape[1] < 2 or len(y) != len(scores):
+        return rep  # not class scores of these labels
+    acc = float(np.mean(np.argmax(scores, axis=1) == y))
+    return replace(rep, metrics=(*rep.metrics, Metric("accuracy", acc, "1", prov, rep.target)))
 
 
 def program_options(program: Program) -> dict[str, Any]:
     q = program.qopts
+    io = {"io": program.io} if program.io != "float" else {}
     if q is None:
-        return {"int8": False}
+        return {"int8": False, **io}
     algos = {s.node: s.params["algo"] for s in program.steps if s.kernel in ("qconv", "qdense")}
     return {
         "int8": True,
+        **io,
         "rounding": q.rounding,
         "simd": q.simd,
         "bit_exact_required": program.exact,

@@ -12,7 +12,7 @@ from edgeslim._core.errors import EdgeslimError, RecipeError
 from edgeslim.cli import _ui
 from edgeslim.cli._app import _show_results, app
 from edgeslim.cli._options import ForceOpt, Format, FormatOpt, OutOpt, StoreOpt, _store_url
-from edgeslim.cli.deploy import LayoutArg, LayoutOpt, SimdArg
+from edgeslim.cli.deploy import IOArg, IOOpt, LayoutArg, LayoutOpt, SimdArg
 
 
 def _parse_value(text: str) -> Any:
@@ -103,6 +103,7 @@ def measure(
     samples: Annotated[int, typer.Option(help="Test samples run on --target.")] = 20,
     simd: SimdArg = None,
     layout: LayoutArg = LayoutOpt.default,
+    io: IOArg = IOOpt.float32,
     store: StoreOpt = "",
     out: OutOpt = Path("edgeslim-out"),
     fmt: FormatOpt = Format.table,
@@ -130,6 +131,7 @@ def measure(
             store=store,
             simd=simd,
             layout=layout,
+            io=io,
             fmt=deploy.Fmt(fmt.value),
         )
         return

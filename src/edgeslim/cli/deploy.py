@@ -1,6 +1,7 @@
 """``edgeslim export`` and ``edgeslim deploy measure``: C99 for microcontrollers, measured.
 
 ``export MODEL.onnx --target cortex-m4 -o out/`` writes model.h, model.c, Makefile, README.md.
+``--io int8`` (QDQ models): ``model_run`` takes and returns int8 codes, as TFLite Micro models do.
 ``measure MODEL.onnx --target cortex-m4 --data test.npz`` (or ``--dataset digits``) exports to a
 work folder, runs the test inputs on the target (host: ASan/UBSan build; MCU: QEMU), checks the
 outputs against the numpy reference and stores the metrics as a run. User errors are
@@ -48,6 +49,11 @@ class LayoutOpt(enum.StrEnum):
     im2col2 = "im2col2"
 
 
+class IOOpt(enum.StrEnum):
+    float32 = "float"
+    int8 = "int8"
+
+
 class RoundingOpt(enum.StrEnum):
     single = "single"
     double = "double"
@@ -82,6 +88,15 @@ LayoutArg = Annotated[
         "the emulated target).",
     ),
 ]
+IOArg = Annotated[
+    IOOpt,
+    typer.Option(
+        "--io",
+        help="Model input/output type: float (as the graph), or int8 (QDQ models whose input "
+        "feeds a QuantizeLinear and whose output comes from a DequantizeLinear): model_run "
+        "takes and returns the int8 codes, model.h gives their scales and zero points.",
+    ),
+]
 TargetOpt = Annotated[
     str, typer.Option("--target", help="host, cortex-m0plus, cortex-m4, cortex-m7")
 ]
@@ -109,11 +124,13 @@ def export(
     simd: SimdArg = None,
     rounding: RoundingArg = RoundingOpt.single,
     layout: LayoutArg = LayoutOpt.default,
+    io: IOArg = IOOpt.float32,
     fmt: FmtArg = Fmt.table,
 ) -> None:
     """Write a self-contained C99 library (caller-owned arena, no malloc).
 
     Example: edgeslim export model_int8.onnx --target cortex-m4 -o out/ --simd --layout auto
+    (add --io int8 for int8 input and output codes).
     """
     from edgeslim.api import deploy
 
@@ -126,10 +143,12 @@ def export(
         shape = [1 if d is None else int(d) for d in graph.inputs[0].shape]
         x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
         with tempfile.TemporaryDirectory(prefix="edgeslim-layout-") as tmp:
-            qopts, choices = deploy.choose_layouts(graph, x, target, tmp, qopts, plan.value)
+            qopts, choices = deploy.choose_layouts(
+                graph, x, target, tmp, qopts, plan.value, io.value
+            )
     elif layout is not LayoutOpt.default:
-        qopts = deploy.with_algorithm(graph, plan.value, qopts, layout.value)
-    art = deploy.export_c(graph, out, target, prefix, plan.value, force, qopts)
+        qopts = deploy.with_algorithm(graph, plan.value, qopts, layout.value, io.value)
+    art = deploy.export_c(graph, out, target, prefix, plan.value, force, qopts, io.value)
     options = deploy.program_options(art.program)
     data = {
         "files": [str(p) for p in art.files],
@@ -148,8 +167,18 @@ def export(
     ]
     if art.program.int8:
         rows.append(("int8", _int8_row(options)))
+    if art.program.io == "int8":
+        rows.append(("io", _io_row(art.program)))
     rows += [(f"layout {c['node']}", _choice_row(c)) for c in choices]
     _print(data, fmt, rows)
+
+
+def _io_row(program: Any) -> str:
+    i, o = program.io_inputs[0], program.io_outputs[0]
+    return (
+        f"int8 codes: input scale {i.scale:.6g} zero point {i.zero_point}, "
+        f"output scale {o.scale:.6g} zero point {o.zero_point}"
+    )
 
 
 def _int8_row(o: dict[str, Any]) -> str:
@@ -163,7 +192,11 @@ def _choice_row(c: dict[str, Any]) -> str:
     return f"{c['chosen']} (instructions: {counts})"
 
 
-def _inputs(data: Path | None, dataset: str | None, samples: int, seed: int) -> np.ndarray:
+def _inputs(
+    data: Path | None, dataset: str | None, samples: int, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Test inputs and, where the file or dataset has them, their labels."""
+    y = None
     if data is not None:
         if not data.is_file():
             raise DataError(f"data file {data} does not exist")
@@ -172,13 +205,18 @@ def _inputs(data: Path | None, dataset: str | None, samples: int, seed: int) -> 
             if key is None:
                 raise DataError(f"{data}: needs an array named x_test or x")
             x = np.asarray(z[key], dtype=np.float32)
+            ykey = {"x_test": "y_test", "x": "y"}[key]
+            y = np.asarray(z[ykey]) if ykey in z else None
     elif dataset is not None:
         from edgeslim import data as data_mod
 
-        x = data_mod.load_dataset(dataset, seed=seed).x_test.astype(np.float32)
+        ds = data_mod.load_dataset(dataset, seed=seed)
+        x, y = ds.x_test.astype(np.float32), ds.y_test
     else:
         raise DataError("measure needs test inputs: pass --data FILE.npz or --dataset NAME")
-    return x[:samples]
+    if y is not None and (y.ndim != 1 or not np.issubdtype(y.dtype, np.integer)):
+        y = None  # accuracy only for class indices
+    return x[:samples], None if y is None else y[:samples]
 
 
 def _store(store: str, model: Path, report: Any) -> int:
@@ -212,22 +250,35 @@ def measure(
     simd: SimdArg = None,
     rounding: RoundingArg = RoundingOpt.single,
     layout: LayoutArg = LayoutOpt.default,
+    io: IOArg = IOOpt.float32,
     fmt: FmtArg = Fmt.table,
 ) -> None:
-    """Flash, RAM, arena, stack, instructions (total, per layer), energy; outputs checked.
+    """Flash, RAM, arena, stack, instructions (total, per layer), energy; outputs checked;
+    accuracy of the C's outputs where the test data has class labels.
+
+    With --io int8 the float test inputs are quantized by the model's QuantizeLinear (round half
+    to even, saturate) and the C and the reference run on the int8 codes.
 
     Example: edgeslim deploy measure model_int8.onnx --dataset digits --target cortex-m4 --simd
     """
     from edgeslim.api import deploy
 
     graph = deploy.load_model(model)
-    x = _inputs(data, dataset, samples, seed)
+    x, y = _inputs(data, dataset, samples, seed)
     if deploy.is_tflite(model):  # frames -> frames + streaming state; TFLite's rounding
-        x, rounding = deploy.tflite_inputs(model, x), RoundingOpt.double
+        x, rounding, y = deploy.tflite_inputs(model, x), RoundingOpt.double, None
     qopts = deploy.default_qoptions(target, simd, rounding.value)
     with tempfile.TemporaryDirectory(prefix="edgeslim-deploy-") as tmp:
         report = deploy.measure_deploy(
-            graph, x, target, tmp, plan=plan.value, qopts=qopts, layout=layout.value
+            graph,
+            x,
+            target,
+            tmp,
+            plan=plan.value,
+            qopts=qopts,
+            layout=layout.value,
+            io=io.value,
+            labels=y,
         )
     if not report.exact:
         raise EdgeslimError(
@@ -240,5 +291,7 @@ def measure(
     rows.append(("outputs", f"match reference (error {report.max_error:.2e})"))
     if report.options.get("int8"):
         rows.append(("int8", _int8_row(report.options)))
+    if report.options.get("io") == "int8":
+        rows.append(("io", "int8 codes in and out (inputs quantized by the model's QuantizeLinear)"))
     rows += [(f"layout {c['node']}", _choice_row(c)) for c in report.choices]
     _print(out, fmt, rows)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgeslim._core.errors import ExportError, UnsupportedOpError
+from edgeslim.codegen.nn._io import check_io, int8_io
 from edgeslim.codegen.nn._ops import LOWER, Ctx
 from edgeslim.codegen.nn._program import CTYPES, Program, Step, Value
 from edgeslim.codegen.nn._qlower import ROUNDINGS, QOptions, QState
@@ -141,17 +142,23 @@ def _lifetimes(
     return [Buffer(b, sizes[b], f, last, 16, inplace.get(b)) for b, (f, last) in life.items()]
 
 
-def lower(graph: Graph, plan_method: str = "auto", qopts: QOptions | None = None) -> Program:
+def lower(
+    graph: Graph, plan_method: str = "auto", qopts: QOptions | None = None, io: str = "float"
+) -> Program:
     """Lower ``graph`` (batch 1) to kernel steps over an arena planned by ``plan_method``.
 
     QDQ graphs get int8 kernels where :mod:`edgeslim.codegen.nn._qlower` recognizes a pattern;
     ``qopts`` picks their requantization rounding, the SIMD variant and per-layer algorithms.
+    ``io="int8"`` lowers :func:`edgeslim.codegen.nn._io.int8_io` of ``graph``: int8 codes in
+    and out, without the QuantizeLinear of the input and the DequantizeLinear of the output.
     """
     qopts = qopts or QOptions()
     if qopts.rounding not in ROUNDINGS:
         raise ExportError(
             f"rounding must be one of {', '.join(ROUNDINGS)}; got {qopts.rounding!r}"
         )
+    iio = int8_io(graph) if check_io(io) == "int8" else None
+    graph = iio.graph if iio is not None else graph
     state = _fold(graph)
     inputs = [t.name for t in graph.inputs if t.name not in graph.initializers]
     for name in inputs:
@@ -175,4 +182,6 @@ def lower(graph: Graph, plan_method: str = "auto", qopts: QOptions | None = None
         plan=plan,
         buffer_bytes={b.name: b.size for b in buffers},
         qopts=qopts if q.int8_steps else None,
+        io_inputs=iio.inputs if iio is not None else (),
+        io_outputs=iio.outputs if iio is not None else (),
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeslim.codegen.nn._io import IOQuant
 from edgeslim.codegen.planner import Plan
 
 CTYPES = {
@@ -76,6 +77,14 @@ class Program:
     plan: Plan
     buffer_bytes: Mapping[str, int]
     qopts: Any = None  # QOptions of the int8 kernels; None when the program has none
+    # io="int8": the graph's edge Q/DQ removed (codes in and out), their parameters
+    io_inputs: tuple[IOQuant, ...] = ()
+    io_outputs: tuple[IOQuant, ...] = ()
+
+    @property
+    def io(self) -> str:
+        """``"int8"`` when the caller passes and gets int8 codes, else ``"float"``."""
+        return "int8" if self.io_inputs else "float"
 
     @property
     def int8(self) -> bool:

@@ -288,7 +288,13 @@ def _used(program: Program) -> set[str]:
         used |= {"simd_ops", "dot4"}
     if used & {"quantize", "qbinary", "qgavg", "qgavg32"}:
         used |= {"quantf", "sat8"}
+    if used & _SAT8_USERS:  # not with int8 I/O and SIMD im2col convs only (ES_SSAT8 only)
+        used.add("sat8_fn")
     return used
+
+
+# the kernels that call es_sat8 (a static function: defined only when one of them is)
+_SAT8_USERS = frozenset({"qconv_direct", "qdwconv", "qdwconv_pad", "qdense_direct", "quantf"})
 
 
 def context(program: Program, options: RenderOptions) -> dict[str, Any]:
@@ -329,7 +335,19 @@ def context(program: Program, options: RenderOptions) -> dict[str, Any]:
         "output_ctype": xout.ctype,
         "input_ptr": b.ptr(xin.name),
         "output_ptr": b.ptr(xout.name),
+        "io": program.io,
+        "input_quant": _io_quant(program.io_inputs),
+        "output_quant": _io_quant(program.io_outputs),
     }
+
+
+def _io_quant(params: tuple[Any, ...]) -> dict[str, str] | None:
+    """Scale (shortest float32 decimal) and zero point of the first int8 input or output."""
+    if not params:
+        return None
+    q = params[0]
+    scale = np.format_float_positional(np.float32(q.scale), unique=True, trim="0")
+    return {"scale": f"{scale}f", "zero_point": f"({q.zero_point})", "node": q.node}
 
 
 def render(
