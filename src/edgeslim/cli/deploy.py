@@ -292,6 +292,6 @@ def measure(
     if report.options.get("int8"):
         rows.append(("int8", _int8_row(report.options)))
     if report.options.get("io") == "int8":
-        rows.append(("io", "int8 codes in and out (inputs quantized by the model's QuantizeLinear)"))
+        rows.append(("io", "int8 codes in and out (inputs quantized by the model's Q node)"))
     rows += [(f"layout {c['node']}", _choice_row(c)) for c in report.choices]
     _print(out, fmt, rows)
