@@ -3,11 +3,13 @@
 Run: ``python bench/mcu_vs_anchors.py [--out table.md] [--cmsis-nn GITDIR]``.
 
 int8 section: QDQ models (static per-channel int8 quantization) compiled with edgeslim's int8
-kernels, plain and SIMD (SXTB16/SMLAD), on the emulated Cortex-M4, beside the CMSIS-NN anchor
-of ``../shared/anchors/cmsisnn_anchor`` (the same digits CNN, 460,416 MACs, and the depthwise-
-separable block 16x16x32 -> dw 3x3 -> pw 64). With ``--cmsis-nn GITDIR`` (or ``CMSIS_NN_GIT``;
-e.g. the bare repository the project's fetch tool returns for ARM-software/CMSIS-NN) the anchor
-is built and run in the same run; otherwise its recorded numbers from ANCHORS.md are printed.
+kernels, plain and SIMD (SXTB16/SMLAD), on the emulated Cortex-M4 (the anchor nets also with
+int8 input and output codes, ``--io int8``, as the anchor's own C takes them), beside the
+CMSIS-NN anchor of ``../shared/anchors/cmsisnn_anchor`` (the same digits CNN, 460,416 MACs,
+and the depthwise-separable block 16x16x32 -> dw 3x3 -> pw 64). With ``--cmsis-nn GITDIR``
+(or ``CMSIS_NN_GIT``; e.g. the bare repository the project's fetch tool returns for
+ARM-software/CMSIS-NN) the anchor is built and run in the same run; otherwise its recorded
+numbers from ANCHORS.md are printed.
 
 Float32 section: models of the zoo on the digits shape (CNN, DS-CNN) and a series shape
 (GRU, TCN). Host latency columns: the C library (host flags ``-O3 -march=native``) called
@@ -306,13 +308,15 @@ def int8_rows(tmp: Path, cmsis: dict[str, float] | None) -> list[str]:
         nets.append((f"zoo-{kind}-intcell", _zoo_intrnn(kind, tmp / f"i{kind}"), (6, 32)))
     for name, graph, shape in nets:
         x = np.random.default_rng(1).standard_normal((1, *shape)).astype(np.float32)
-        variants = [("plain", QOptions("single", False), "default")]
-        variants += [("SIMD", QOptions("single", True), "default")]
-        variants += [("SIMD im2col2", QOptions("single", True), "im2col2")]
-        variants += [("SIMD auto", QOptions("single", True), "auto")]
-        for label, q, layout in variants:
+        variants = [("plain", QOptions("single", False), "default", "float")]
+        variants += [("SIMD", QOptions("single", True), "default", "float")]
+        variants += [("SIMD im2col2", QOptions("single", True), "im2col2", "float")]
+        variants += [("SIMD auto", QOptions("single", True), "auto", "float")]
+        if name.startswith("anchor"):  # int8 codes in and out, as the CMSIS-NN anchor takes them
+            variants += [("SIMD auto, int8 I/O", QOptions("single", True), "auto", "int8")]
+        for label, q, layout, io in variants:
             rep = measure_deploy(
-                graph, x, "cortex-m4", tmp / f"{name}-{label}", qopts=q, layout=layout
+                graph, x, "cortex-m4", tmp / f"{name}-{label}", qopts=q, layout=layout, io=io
             )  # type: ignore[arg-type]
             m = {k.name: k.value for k in rep.metrics}
             anchor, ratio, aflash, fratio = "-", "-", "-", "-"
@@ -333,7 +337,7 @@ def int8_rows(tmp: Path, cmsis: dict[str, float] | None) -> list[str]:
                 f"{m['arena_bytes']:.0f} | {m['stack_bytes']:.0f} | {anchor} | {ratio} | "
                 f"{aflash} | {fratio} | {'yes' if rep.exact else 'NO'} |"
             )
-            if name.startswith("anchor") and label in ("SIMD", "SIMD im2col2", "SIMD auto"):
+            if name.startswith("anchor") and label.startswith("SIMD auto"):
                 for layer in rep.layers:
                     if layer["macs"]:
                         per = layer["instructions"] / layer["macs"]
