@@ -52,6 +52,7 @@ from edgeslim.ir.interp import OPS
 from edgeslim.passes.quantize._integer import quantize_multiplier
 
 ROUNDINGS = ("single", "double")
+PW_MAX_K2 = 64  # es_qconv_pw unrolls its dot: up to 128 input channels (1.4 KB of code)
 SMALL_CHUNK = 64  # pixels per column batch of es_qconv_small<k2> (ES_SMALL_CHUNK in the C)
 ALGOS = ("direct", "im2col", "im2col2")
 UNARY = frozenset(
@@ -551,12 +552,23 @@ class QState:
         y = pool[2].outputs[0] if pool else q.outputs[0]
         self.activation(y)
         b = bias if bias is not None else np.zeros(cout, np.int64)
-        consts = (
-            self.ctx.add_const(node.inputs[1], w2),
-            self.ctx.add_const(f"{node.name}_bias", pad4(b)),
-            self.ctx.add_const(f"{node.name}_m0", rq[0]),
-            self.ctx.add_const(f"{node.name}_shift", rq[1]),
-        )
+        lo = max(qp[1], -128) if relu else -128
+        pwk = None
+        if algo == "im2col" and self.options.simd and not pool and groups == 1:
+            pwk = pw_params(g, w.reshape(cout, kdim), b, rq, info.zp, qp[1], lo)
+        consts: tuple[str, ...]
+        if pwk is not None:  # es_qconv_pw: raw codes in the column, zx folded into the bias
+            consts = (
+                self.ctx.add_const(node.inputs[1], w2),
+                self.ctx.add_const(f"{node.name}_qp", pwk[1]),
+            )
+        else:
+            consts = (
+                self.ctx.add_const(node.inputs[1], w2),
+                self.ctx.add_const(f"{node.name}_bias", pad4(b)),
+                self.ctx.add_const(f"{node.name}_m0", rq[0]),
+                self.ctx.add_const(f"{node.name}_shift", rq[1]),
+            )
         # the zero-padded input window one channel spans
         ph = (g["oh"] - 1) * g["sh"] + (g["kh"] - 1) * g["dh"] + 1
         pw = (g["ow"] - 1) * g["sw"] + (g["kw"] - 1) * g["dw"] + 1
@@ -584,12 +596,13 @@ class QState:
             **g,
             zx=info.zp,
             zy=qp[1],
-            lo=max(qp[1], -128) if relu else -128,
+            lo=lo,
             hi=127,
             kdim=kdim,
             algo=algo,
             depthwise=depthwise,
             small=small,
+            pw=pwk[0] if pwk is not None else "",
             **fused,
         )
         self._finish(node, chain, q)
@@ -705,6 +718,51 @@ class QState:
         )
         self._finish(node, chain, q)
         return True
+
+
+def pw_params(
+    g: dict[str, Any],
+    w: np.ndarray,
+    bias: np.ndarray,
+    rq: tuple[np.ndarray, ...],
+    zx: int,
+    zy: int,
+    lo: int,
+) -> tuple[str, np.ndarray] | None:
+    """The SIMD pointwise kernel ``es_qconv_pw<k2>[_c][_s<n>]`` of a 1x1 conv without padding,
+    single rounding: (its name suffix, the per-channel words it reads), or None where the
+    layer does not fit it. The column holds the raw codes (``zx`` is folded into the bias,
+    ``b - zx * sum(w)``); requantization is es_store4's fast path with the zero point folded
+    into SMMLA's addend: ``((hi32(acc * m0) >> rsh) + z2) >> 1 == (hi32(acc * m0) + Zc) >>
+    (rsh + 1)`` with ``Zc = z2 << rsh`` (floor shifts; ``|Zc| < 2^30`` keeps the sum in
+    int32). Words per block of four channels: the four biases, then per channel ``m0, Zc``
+    and ``rsh + 1`` (left out when every channel has the same shift: ``_s<n>``, an SSAT
+    shift immediate). ``_c``: a Relu clamp above -128."""
+    cout, kdim = w.shape
+    if (g["kh"], g["kw"], g["pt"], g["pl"]) != (1, 1, 0, 0) or kdim > 2 * PW_MAX_K2:
+        return None
+    if (g["oh"] - 1) * g["sh"] >= g["h"] or (g["ow"] - 1) * g["sw"] >= g["w"]:
+        return None  # an output in the bottom/right padding
+    m0, rsh = (np.asarray(a, np.int64) for a in rq[:2])
+    if np.any(rsh < 0) or np.any(rsh > 28) or np.any(m0 <= 0):
+        return None
+    z2 = 2 * zy + 1
+    zc = z2 * (np.int64(1) << rsh)
+    bf = np.asarray(bias, np.int64) - zx * w.astype(np.int64).sum(axis=1)
+    if np.any(np.abs(zc) >= 2**30) or np.any(np.abs(bf) >= 2**31):
+        return None
+    same = bool(np.all(rsh == rsh[0]))
+    per = 2 if same else 3
+    n4 = -(-cout // 4) * 4
+    head = np.zeros((n4 // 4, 4), np.int64)
+    head.reshape(-1)[:cout] = bf
+    rest = np.zeros((n4, per), np.int64)
+    rest[:cout, 0], rest[:cout, 1] = m0, zc
+    if not same:
+        rest[:cout, 2] = rsh + 1
+    words = np.concatenate([head, rest.reshape(n4 // 4, 4 * per)], axis=1).reshape(-1)
+    name = f"{(kdim + 1) // 2}{'_c' if lo > -128 else ''}{f'_s{int(rsh[0]) + 1}' if same else ''}"
+    return name, words.astype(np.int32)
 
 
 def pad4(bias: np.ndarray) -> np.ndarray:
