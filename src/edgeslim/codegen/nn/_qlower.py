@@ -575,6 +575,8 @@ class QState:
         outs: tuple[str, ...] = (y,)
         if algo == "im2col" and depthwise:  # a zero-padded int16 copy of one channel
             outs += (self._scratch(node, ph * pw + 2),)
+        elif pwk is not None:  # the columns of four pixels
+            outs += (self._scratch(node, 4 * ((kdim + 1) // 2 * 2)),)
         elif algo == "im2col":  # one column per pixel of the pool window
             outs += (self._scratch(node, pk * ((kdim + 1) // 2 * 2)),)
         elif algo == "im2col2" and small:  # the columns of 64 pixels, then the padded copy
