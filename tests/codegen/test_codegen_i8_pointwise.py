@@ -25,8 +25,8 @@ from edgeslim.targets import load_target
 LAYERS = (
     (7, 1, 3, True),  # cin 5 (odd), 3 tail channels, clamp at 3, per-channel shifts
     (33, 2, None, False),  # cin 7, strided, one shared shift
-    (9, 1, -128, True),  # cin 33 (17 pairs), Relu without a clamp
-    (4, 1, -5, False),  # cin 9, clamp at -5, shared shift, no tail
+    (10, 1, -128, True),  # cin 33 (17 pairs), Relu without a clamp
+    (4, 1, -5, False),  # cin 10, clamp at -5, shared shift, no tail
 )
 SHAPE = (5, 9, 7)
 
