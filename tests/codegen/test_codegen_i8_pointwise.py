@@ -1,7 +1,9 @@
-"""The SIMD pointwise kernel (es_qconv_pw): 1x1 convolutions without padding, single rounding,
-the dot and the requantization in one asm loop. Bit-exact with the integer reference and with
-the plain kernels on odd shapes: odd input channels, output channels not a multiple of 4,
-a stride, a Relu clamp above -128, per-channel and shared shifts."""
+"""The SIMD kernels with the dot and the requantization in one asm loop, single rounding:
+es_qconv_pw (1x1 convolutions without padding) and es_qconv_rq (im2col2, with or without a
+fused max pool). Bit-exact with the integer reference and with the plain kernels on odd
+shapes: odd input channels, output channels not a multiple of 4, a stride, a Relu clamp
+above -128, per-channel and shared shifts, dots of one, two and three 16-pair passes plus
+an odd remainder."""
 
 from __future__ import annotations
 
@@ -29,16 +31,25 @@ LAYERS = (
     (4, 1, -5, False),  # cin 10, clamp at -5, shared shift, no tail
 )
 SHAPE = (5, 9, 7)
+# (cout, stride, zy, spread, kernel, 2x2 max pool) of 3x3 convolutions (pad 1) for es_qconv_rq
+RQ_LAYERS = (
+    (6, 1, 3, True, 3, True),  # cin 9: 41 pairs (2 passes + 9), clamp, pooled, 2 tail channels
+    (11, 1, None, False, 3, False),  # cin 6: 27 pairs (1 pass + 11), shared shift, 3 tail
+    (8, 1, -128, True, 3, True),  # cin 11: 50 pairs (3 passes + 2), pooled
+)
+RQ_SHAPE = (9, 8, 9)
 
 
 def pw_graph(shape: tuple[int, int, int] = SHAPE, layers: tuple = LAYERS, seed: int = 0) -> Graph:
-    """Input -> Q/DQ -> (Conv 1x1 [-> Relu] -> Q/DQ) per layer."""
+    """Input -> Q/DQ -> (Conv [-> Relu] -> Q/DQ [-> MaxPool -> Q/DQ]) per layer; a layer is
+    (cout, stride, Relu zero point or None, spread shifts[, kernel, pool])."""
     rng = np.random.default_rng(seed)
     nodes: list = []
     inits: list = []
     src, sx, cin = _qdq(nodes, inits, "input", "a0", 0.03, 3), 0.03, shape[0]
-    for i, (cout, stride, zy, spread) in enumerate(layers):
-        w = rng.standard_normal((cout, cin, 1, 1))
+    for i, (cout, stride, zy, spread, *more) in enumerate(layers):
+        k, pool = more if more else (1, False)
+        w = rng.standard_normal((cout, cin, k, k))
         w /= np.abs(w).reshape(cout, -1).max(1).reshape(-1, 1, 1, 1)  # one scale per row
         if spread:
             w *= (1.45 ** np.arange(cout)).reshape(-1, 1, 1, 1)
@@ -52,14 +63,23 @@ def pw_graph(shape: tuple[int, int, int] = SHAPE, layers: tuple = LAYERS, seed: 
                 )
             )
         nodes.append(
-            helper.make_node("Conv", [src, f"{wq}_f", f"{bq}_f"], [out], strides=[stride] * 2)
+            helper.make_node(
+                "Conv", [src, f"{wq}_f", f"{bq}_f"], [out], strides=[stride] * 2, pads=[k // 2] * 4
+            )
         )
         if zy is not None:
             nodes.append(helper.make_node("Relu", [out], [f"{out}_r"]))
             out = f"{out}_r"
         sy = 0.02 * (i + 1)
         name = "output" if i == len(layers) - 1 else f"a{i + 1}"
-        src = _qdq(nodes, inits, out, name, sy, 2 if zy is None else zy)
+        zp = 2 if zy is None else zy
+        if pool:
+            a = _qdq(nodes, inits, out, f"p{i}", sy, zp)
+            nodes.append(
+                helper.make_node("MaxPool", [a], [f"mp{i}"], kernel_shape=[2, 2], strides=[2, 2])
+            )
+            out = f"mp{i}"
+        src = _qdq(nodes, inits, out, name, sy, zp)
         sx, cin = sy, cout
     graph = helper.make_graph(
         nodes,
@@ -73,13 +93,17 @@ def pw_graph(shape: tuple[int, int, int] = SHAPE, layers: tuple = LAYERS, seed: 
     return ir.from_onnx(model)
 
 
-def _x(n: int, seed: int = 1) -> np.ndarray:
-    return (np.random.default_rng(seed).standard_normal((n, *SHAPE)) * 1.5).astype(np.float32)
+def _x(n: int, seed: int = 1, shape: tuple[int, ...] = SHAPE) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal((n, *shape)) * 1.5).astype(np.float32)
 
 
-def _q(graph: Graph, simd: bool, rounding: str) -> QOptions:
+def _q(graph: Graph, simd: bool, rounding: str, algo: str = "im2col") -> QOptions:
     steps = lower(graph, "auto", QOptions(rounding, simd)).steps
-    return QOptions(rounding, simd, tuple((s.node, "im2col") for s in steps if "algo" in s.params))
+    return QOptions(rounding, simd, tuple((s.node, algo) for s in steps if "algo" in s.params))
+
+
+def _rq_graph() -> Graph:
+    return pw_graph(RQ_SHAPE, RQ_LAYERS, seed=2)
 
 
 def test_pointwise_kernel_choice() -> None:
@@ -90,6 +114,14 @@ def test_pointwise_kernel_choice() -> None:
     for simd, rounding in ((False, "single"), (True, "double")):
         steps = lower(graph, "auto", _q(graph, simd, rounding)).steps
         assert not any(s.params.get("pw") for s in steps), (simd, rounding)
+    graph = _rq_graph()
+    steps = lower(graph, "auto", _q(graph, True, "single", "im2col2")).steps
+    names = [s.params["rq"] for s in steps if s.kernel == "qconv"]
+    assert names == ["41_c", "27_s7", "50"]
+    assert [s.params["pkh"] for s in steps if s.kernel == "qconv"] == [2, 1, 2]
+    for simd, rounding in ((False, "single"), (True, "double")):
+        steps = lower(graph, "auto", _q(graph, simd, rounding, "im2col2")).steps
+        assert not any(s.params.get("rq") for s in steps), (simd, rounding)
 
 
 def test_pointwise_params_fall_back() -> None:
@@ -118,14 +150,16 @@ def test_pointwise_params_fall_back() -> None:
     ("simd", "rounding"), [(True, "single"), (False, "single"), (True, "double")]
 )
 def test_pointwise_bit_exact_on_host(tmp_path: Path, simd: bool, rounding: str) -> None:
-    graph = pw_graph()
-    art = export_c(graph, tmp_path / "c", "host", qopts=_q(graph, simd, rounding))
-    x = _x(16)
-    got = run_host(art, x, sanitize=True)
-    want = reference(graph, x, art.program)
-    err, ok = compare(got, want, exact=True)
-    assert ok, f"max error {err}"
-    assert len(np.unique(want)) > 8  # not saturated to a few codes
+    for name, graph, x, algo in (
+        ("pw", pw_graph(), _x(16), "im2col"),
+        ("rq", _rq_graph(), _x(6, shape=RQ_SHAPE), "im2col2"),
+    ):
+        art = export_c(graph, tmp_path / name, "host", qopts=_q(graph, simd, rounding, algo))
+        got = run_host(art, x, sanitize=True)
+        want = reference(graph, x, art.program)
+        err, ok = compare(got, want, exact=True)
+        assert ok, f"{name}: max error {err}"
+        assert len(np.unique(want)) > 8  # not saturated to a few codes
 
 
 @pytest.mark.toolchain
@@ -137,10 +171,13 @@ def test_pointwise_bit_exact_in_qemu_plain_and_simd(tmp_path: Path) -> None:
     """The asm loop in QEMU: SIMD and plain both equal to the reference (so to each other)."""
     from edgeslim.api.deploy import measure_deploy
 
-    graph = pw_graph()
-    x = _x(3)
-    for simd in (True, False):
-        rep = measure_deploy(
-            graph, x, "cortex-m4", tmp_path / str(simd), qopts=_q(graph, simd, "single")
-        )
-        assert rep.exact and rep.max_error == 0.0, simd
+    for name, graph, x, algo in (
+        ("pw", pw_graph(), _x(3), "im2col"),
+        ("rq", _rq_graph(), _x(2, shape=RQ_SHAPE), "im2col2"),
+    ):
+        for simd in (True, False):
+            rep = measure_deploy(
+                graph, x, "cortex-m4", tmp_path / f"{name}{simd}",
+                qopts=_q(graph, simd, "single", algo),
+            )  # fmt: skip
+            assert rep.exact and rep.max_error == 0.0, (name, simd)

@@ -553,11 +553,19 @@ class QState:
         self.activation(y)
         b = bias if bias is not None else np.zeros(cout, np.int64)
         lo = max(qp[1], -128) if relu else -128
-        pwk = None
-        if algo == "im2col" and self.options.simd and not pool and groups == 1:
+        pwk = rqk = None
+        fast = self.options.simd and self.options.rounding == "single" and groups == 1
+        if fast and algo == "im2col" and not pool:
             pwk = pw_params(g, w.reshape(cout, kdim), b, rq, info.zp, qp[1], lo)
+        if fast and algo == "im2col2" and not small and not depthwise:
+            rqk = rq_words(kdim, b, rq, qp[1], lo)
         consts: tuple[str, ...]
-        if pwk is not None:  # es_qconv_pw: raw codes in the column, zx folded into the bias
+        if rqk is not None:  # es_qconv_rq: the dot and the requantization in one asm loop
+            consts = (
+                self.ctx.add_const(node.inputs[1], w2),
+                self.ctx.add_const(f"{node.name}_qp", rqk[1]),
+            )
+        elif pwk is not None:  # es_qconv_pw: raw codes in the column, zx folded into the bias
             consts = (
                 self.ctx.add_const(node.inputs[1], w2),
                 self.ctx.add_const(f"{node.name}_qp", pwk[1]),
@@ -605,6 +613,7 @@ class QState:
             depthwise=depthwise,
             small=small,
             pw=pwk[0] if pwk is not None else "",
+            rq=rqk[0] if rqk is not None else "",
             **fused,
         )
         self._finish(node, chain, q)
@@ -731,26 +740,37 @@ def pw_params(
     zy: int,
     lo: int,
 ) -> tuple[str, np.ndarray] | None:
-    """The SIMD pointwise kernel ``es_qconv_pw<k2>[_c][_s<n>]`` of a 1x1 conv without padding,
-    single rounding: (its name suffix, the per-channel words it reads), or None where the
-    layer does not fit it. The column holds the raw codes (``zx`` is folded into the bias,
-    ``b - zx * sum(w)``); requantization is es_store4's fast path with the zero point folded
-    into SMMLA's addend: ``((hi32(acc * m0) >> rsh) + z2) >> 1 == (hi32(acc * m0) + Zc) >>
-    (rsh + 1)`` with ``Zc = z2 << rsh`` (floor shifts; ``|Zc| < 2^30`` keeps the sum in
-    int32). Words per block of four channels: the four biases, then per channel ``m0, Zc``
-    and ``rsh + 1`` (left out when every channel has the same shift: ``_s<n>``, an SSAT
-    shift immediate). ``_c``: a Relu clamp above -128."""
-    cout, kdim = w.shape
+    """The SIMD pointwise kernel ``es_qconv_pw<key>`` of a 1x1 conv without padding, single
+    rounding: (``key``, the words it reads; see :func:`rq_words`), or None where the layer
+    does not fit it. The column holds the raw codes: ``zx`` is folded into the biases,
+    ``b - zx * sum(w)``."""
+    kdim = w.shape[1]
     if (g["kh"], g["kw"], g["pt"], g["pl"]) != (1, 1, 0, 0) or kdim > 2 * PW_MAX_K2:
         return None
     if (g["oh"] - 1) * g["sh"] >= g["h"] or (g["ow"] - 1) * g["sw"] >= g["w"]:
         return None  # an output in the bottom/right padding
+    bf = np.asarray(bias, np.int64) - zx * w.astype(np.int64).sum(axis=1)
+    return rq_words(kdim, bf, rq, zy, lo)
+
+
+def rq_words(
+    kdim: int, bias: np.ndarray, rq: tuple[np.ndarray, ...], zy: int, lo: int
+) -> tuple[str, np.ndarray] | None:
+    """The per-channel words of the SIMD kernels that requantize in their asm loop
+    (es_qconv_pw, es_qconv_rq), single rounding: (``key``, words), or None where a channel
+    does not take es_store4's fast path. The zero point is folded into SMMLA's addend:
+    ``((hi32(acc * m0) >> rsh) + z2) >> 1 == (hi32(acc * m0) + Zc) >> (rsh + 1)`` with
+    ``Zc = z2 << rsh`` (floor shifts; ``|Zc| < 2^30`` keeps the sum in int32). Words per block
+    of four channels: the four biases, then per channel ``m0, Zc`` and ``rsh + 1`` (left out
+    when every channel has the same shift: ``_s<n>`` in ``key``, an SSAT shift immediate).
+    ``key``: int16 pairs per column, ``_c`` for a Relu clamp above -128, ``_s<n>``."""
+    cout = len(bias)
     m0, rsh = (np.asarray(a, np.int64) for a in rq[:2])
     if np.any(rsh < 0) or np.any(rsh > 28) or np.any(m0 <= 0):
         return None
     z2 = 2 * zy + 1
     zc = z2 * (np.int64(1) << rsh)
-    bf = np.asarray(bias, np.int64) - zx * w.astype(np.int64).sum(axis=1)
+    bf = np.asarray(bias, np.int64)
     if np.any(np.abs(zc) >= 2**30) or np.any(np.abs(bf) >= 2**31):
         return None
     same = bool(np.all(rsh == rsh[0]))

@@ -160,7 +160,7 @@ class _Builder:
 
     def _qconv(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
         p = step.params
-        if p.get("pw"):  # weights and the per-channel words of es_qconv_pw
+        if p.get("pw") or p.get("rq"):  # weights and the per-channel words (rq_words)
             s["w"], s["b"], s["m0"], s["sh"] = ins[1], ins[2], "NULL", "NULL"
         else:
             s["w"], s["b"], s["m0"], s["sh"] = ins[1:5]
@@ -267,6 +267,10 @@ def _used(program: Program) -> set[str]:
             if s.kernel == "qconv" and s.params.get("pw"):  # SIMD pointwise, see pw_params
                 used |= {f"qconv_pw{s.params['pw']}", "qconv_pw", "simd_ops", "dot4", "sat8"}
                 continue
+            if s.kernel == "qconv" and s.params.get("rq"):  # SIMD im2col2, see rq_words
+                used |= {f"qconv_rq{s.params['rq']}", "qconv_pw", "simd_ops", "dot4max"}
+                used |= {"pad16", "row16", "sat8"}
+                continue
             if not dw and s.params.get("pkh", 1) * s.params.get("pkw", 1) > 1:
                 name += "_pool"  # conv fused with the max pool after it
             elif s.kernel == "qconv" and s.params.get("small"):
@@ -297,10 +301,10 @@ def _used(program: Program) -> set[str]:
     return used
 
 
-def _pw_kernels(program: Program) -> list[dict[str, Any]]:
-    """The es_qconv_pw instances of the program: name suffix, int16 pairs per column, Relu
-    clamp, the shared SSAT shift (0: one per channel)."""
-    names = {str(s.params.get("pw", "")) for s in program.steps if s.kernel == "qconv"} - {""}
+def _pw_kernels(program: Program, kind: str = "pw") -> list[dict[str, Any]]:
+    """The es_qconv_pw (``kind`` rq: es_qconv_rq) instances of the program: name suffix, int16
+    pairs per column, Relu clamp, the shared SSAT shift (0: one per channel)."""
+    names = {str(s.params.get(kind, "")) for s in program.steps if s.kernel == "qconv"} - {""}
     out = []
     for n in sorted(names):
         parts = n.split("_")
@@ -336,6 +340,7 @@ def context(program: Program, options: RenderOptions) -> dict[str, Any]:
         "constants": constants,
         "used": _used(program),
         "pw_kernels": _pw_kernels(program),
+        "rq_kernels": _pw_kernels(program, "rq"),
         "arena_bytes": max(program.arena_bytes, ARENA_ALIGN),
         "arena_align": ARENA_ALIGN,
         "plan_method": program.plan.method,
