@@ -117,7 +117,7 @@ def test_pointwise_kernel_choice() -> None:
     graph = _rq_graph()
     steps = lower(graph, "auto", _q(graph, True, "single", "im2col2")).steps
     names = [s.params["rq"] for s in steps if s.kernel == "qconv"]
-    assert names == ["41_c", "27_s7", "50"]
+    assert names == ["41_c_p", "27_s7", "50_p"]
     assert [s.params["pkh"] for s in steps if s.kernel == "qconv"] == [2, 1, 2]
     for simd, rounding in ((False, "single"), (True, "double")):
         steps = lower(graph, "auto", _q(graph, simd, rounding, "im2col2")).steps

@@ -559,6 +559,7 @@ class QState:
             pwk = pw_params(g, w.reshape(cout, kdim), b, rq, info.zp, qp[1], lo)
         if fast and algo == "im2col2" and not small and not depthwise:
             rqk = rq_words(kdim, b, rq, qp[1], lo)
+            rqk = (f"{rqk[0]}_p", rqk[1]) if rqk is not None and pool else rqk
         consts: tuple[str, ...]
         if rqk is not None:  # es_qconv_rq: the dot and the requantization in one asm loop
             consts = (
@@ -763,7 +764,8 @@ def rq_words(
     ``Zc = z2 << rsh`` (floor shifts; ``|Zc| < 2^30`` keeps the sum in int32). Words per block
     of four channels: the four biases, then per channel ``m0, Zc`` and ``rsh + 1`` (left out
     when every channel has the same shift: ``_s<n>`` in ``key``, an SSAT shift immediate).
-    ``key``: int16 pairs per column, ``_c`` for a Relu clamp above -128, ``_s<n>``."""
+    ``key``: int16 pairs per column, ``_c`` for a Relu clamp above -128, ``_s<n>`` (and
+    ``_p`` added for es_qconv_rq fused with a max pool)."""
     cout = len(bias)
     m0, rsh = (np.asarray(a, np.int64) for a in rq[:2])
     if np.any(rsh < 0) or np.any(rsh > 28) or np.any(m0 <= 0):

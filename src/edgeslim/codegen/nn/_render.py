@@ -303,14 +303,15 @@ def _used(program: Program) -> set[str]:
 
 def _pw_kernels(program: Program, kind: str = "pw") -> list[dict[str, Any]]:
     """The es_qconv_pw (``kind`` rq: es_qconv_rq) instances of the program: name suffix, int16
-    pairs per column, Relu clamp, the shared SSAT shift (0: one per channel)."""
+    pairs per column, Relu clamp, the shared SSAT shift (0: one per channel), fused pool."""
     names = {str(s.params.get(kind, "")) for s in program.steps if s.kernel == "qconv"} - {""}
     out = []
     for n in sorted(names):
         parts = n.split("_")
         ush = [int(t[1:]) for t in parts[1:] if t.startswith("s")]
-        k2, clamp = int(parts[0]), "c" in parts
-        out.append({"name": n, "k2": k2, "clamp": clamp, "ush": ush[0] if ush else 0})
+        k2, clamp, pool = int(parts[0]), "c" in parts, "p" in parts
+        kern = {"name": n, "k2": k2, "clamp": clamp, "ush": ush[0] if ush else 0, "pool": pool}
+        out.append(kern)
     return out
 
 
