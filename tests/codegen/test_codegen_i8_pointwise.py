@@ -38,6 +38,9 @@ RQ_LAYERS = (
     (8, 1, -128, True, 3, True),  # cin 11: 50 pairs (3 passes + 2), pooled
 )
 RQ_SHAPE = (9, 8, 9)
+# 1x1 convolutions as im2col2: es_qconv_small<k2> (the asm loop for k2 <= 5 without a clamp)
+SMALL_LAYERS = ((4, 1, None, True), (7, 1, None, False), (5, 1, -128, True), (3, 1, 3, False))
+SMALL_SHAPE = (1, 9, 7)
 
 
 def pw_graph(shape: tuple[int, int, int] = SHAPE, layers: tuple = LAYERS, seed: int = 0) -> Graph:
@@ -106,6 +109,15 @@ def _rq_graph() -> Graph:
     return pw_graph(RQ_SHAPE, RQ_LAYERS, seed=2)
 
 
+def _cases() -> tuple[tuple[str, Graph, np.ndarray, str], ...]:
+    """(name, graph, input, algorithm) of each kernel family."""
+    return (
+        ("pw", pw_graph(), _x(3), "im2col"),
+        ("rq", _rq_graph(), _x(2, shape=RQ_SHAPE), "im2col2"),
+        ("small", pw_graph(SMALL_SHAPE, SMALL_LAYERS, 3), _x(2, shape=SMALL_SHAPE), "im2col2"),
+    )
+
+
 def test_pointwise_kernel_choice() -> None:
     graph = pw_graph()
     steps = lower(graph, "auto", _q(graph, True, "single")).steps
@@ -122,6 +134,9 @@ def test_pointwise_kernel_choice() -> None:
     for simd, rounding in ((False, "single"), (True, "double")):
         steps = lower(graph, "auto", _q(graph, simd, rounding, "im2col2")).steps
         assert not any(s.params.get("rq") for s in steps), (simd, rounding)
+    graph = pw_graph(SMALL_SHAPE, SMALL_LAYERS, 3)
+    steps = lower(graph, "auto", _q(graph, True, "single", "im2col2")).steps
+    assert [s.params["small"] for s in steps if s.kernel == "qconv"] == [1, 2, 4, 3]
 
 
 def test_pointwise_params_fall_back() -> None:
@@ -150,10 +165,8 @@ def test_pointwise_params_fall_back() -> None:
     ("simd", "rounding"), [(True, "single"), (False, "single"), (True, "double")]
 )
 def test_pointwise_bit_exact_on_host(tmp_path: Path, simd: bool, rounding: str) -> None:
-    for name, graph, x, algo in (
-        ("pw", pw_graph(), _x(16), "im2col"),
-        ("rq", _rq_graph(), _x(6, shape=RQ_SHAPE), "im2col2"),
-    ):
+    for name, graph, x, algo in _cases():
+        x = np.concatenate([x, x * 0.5, x * 2])
         art = export_c(graph, tmp_path / name, "host", qopts=_q(graph, simd, rounding, algo))
         got = run_host(art, x, sanitize=True)
         want = reference(graph, x, art.program)
@@ -171,10 +184,7 @@ def test_pointwise_bit_exact_in_qemu_plain_and_simd(tmp_path: Path) -> None:
     """The asm loop in QEMU: SIMD and plain both equal to the reference (so to each other)."""
     from edgeslim.api.deploy import measure_deploy
 
-    for name, graph, x, algo in (
-        ("pw", pw_graph(), _x(3), "im2col"),
-        ("rq", _rq_graph(), _x(2, shape=RQ_SHAPE), "im2col2"),
-    ):
+    for name, graph, x, algo in _cases():
         for simd in (True, False):
             rep = measure_deploy(
                 graph, x, "cortex-m4", tmp_path / f"{name}{simd}",
