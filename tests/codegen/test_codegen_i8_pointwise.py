@@ -26,8 +26,8 @@ from edgeslim.targets import load_target
 # (cout, stride, Relu output zero point or None, per-row weight scales spread over > 2x)
 LAYERS = (
     (7, 1, 3, True),  # cin 5 (odd), 3 tail channels, clamp at 3, per-channel shifts
-    (33, 2, None, False),  # cin 7, strided, one shared shift
-    (10, 1, -128, True),  # cin 33 (17 pairs), Relu without a clamp
+    (133, 2, None, False),  # cin 7, strided, one shared shift, 1 tail channel
+    (10, 1, -128, True),  # cin 133: 67 pairs (2 passes of 32 + 3), Relu without a clamp
     (4, 1, -5, False),  # cin 10, clamp at -5, shared shift, no tail
 )
 SHAPE = (5, 9, 7)
@@ -122,7 +122,7 @@ def test_pointwise_kernel_choice() -> None:
     graph = pw_graph()
     steps = lower(graph, "auto", _q(graph, True, "single")).steps
     names = [s.params["pw"] for s in steps if s.kernel == "qconv"]
-    assert names == ["3_c", "4_s7", "17", "5_c_s7"]
+    assert names == ["3_c", "4_s7", "67", "5_c_s7"]
     for simd, rounding in ((False, "single"), (True, "double")):
         steps = lower(graph, "auto", _q(graph, simd, rounding)).steps
         assert not any(s.params.get("pw") for s in steps), (simd, rounding)

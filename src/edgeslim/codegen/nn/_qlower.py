@@ -52,7 +52,7 @@ from edgeslim.ir.interp import OPS
 from edgeslim.passes.quantize._integer import quantize_multiplier
 
 ROUNDINGS = ("single", "double")
-PW_MAX_K2 = 64  # es_qconv_pw unrolls its dot: up to 128 input channels (1.4 KB of code)
+PW_MAX_K2 = 4095  # es_qconv_pw's column reset is a MOVW of 4 * k2
 SMALL_CHUNK = 64  # pixels per column batch of es_qconv_small<k2> (ES_SMALL_CHUNK in the C)
 ALGOS = ("direct", "im2col", "im2col2")
 UNARY = frozenset(
