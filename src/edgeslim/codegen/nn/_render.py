@@ -265,10 +265,10 @@ def _used(program: Program) -> set[str]:
                 ("qdwconv_pad" if algo == "im2col" else "qdwconv") if dw else f"{s.kernel}_{algo}"
             )
             if s.kernel == "qconv" and s.params.get("pw"):  # SIMD pointwise, see pw_params
-                used |= {f"qconv_pw{s.params['pw']}", "qconv_pw", "simd_ops", "dot4", "sat8"}
+                used |= {f"qconv_pw{s.params['pw']}", "smmla", "simd_ops", "dot4", "sat8"}
                 continue
             if s.kernel == "qconv" and s.params.get("rq"):  # SIMD im2col2, see rq_words
-                used |= {f"qconv_rq{s.params['rq']}", "qconv_pw", "simd_ops", "dot4max"}
+                used |= {f"qconv_rq{s.params['rq']}", "smmla", "simd_ops", "dot4max"}
                 used |= {"pad16", "row16", "sat8"}
                 continue
             if not dw and s.params.get("pkh", 1) * s.params.get("pkw", 1) > 1:
