@@ -52,6 +52,7 @@ from edgeslim.ir.interp import OPS
 from edgeslim.passes.quantize._integer import quantize_multiplier
 
 ROUNDINGS = ("single", "double")
+PW_MAX_K2 = 4095  # es_qconv_pw's column reset is a MOVW of 4 * k2
 SMALL_CHUNK = 64  # pixels per column batch of es_qconv_small<k2> (ES_SMALL_CHUNK in the C)
 ALGOS = ("direct", "im2col", "im2col2")
 UNARY = frozenset(
@@ -551,18 +552,40 @@ class QState:
         y = pool[2].outputs[0] if pool else q.outputs[0]
         self.activation(y)
         b = bias if bias is not None else np.zeros(cout, np.int64)
-        consts = (
-            self.ctx.add_const(node.inputs[1], w2),
-            self.ctx.add_const(f"{node.name}_bias", pad4(b)),
-            self.ctx.add_const(f"{node.name}_m0", rq[0]),
-            self.ctx.add_const(f"{node.name}_shift", rq[1]),
-        )
+        lo = max(qp[1], -128) if relu else -128
+        pwk = rqk = None
+        fast = self.options.simd and self.options.rounding == "single" and groups == 1
+        if fast and algo == "im2col" and not pool:
+            pwk = pw_params(g, w.reshape(cout, kdim), b, rq, info.zp, qp[1], lo)
+        if fast and algo == "im2col2" and not small and not depthwise:
+            rqk = rq_words(kdim, b, rq, qp[1], lo)
+            rqk = (f"{rqk[0]}_p", rqk[1]) if rqk is not None and pool else rqk
+        consts: tuple[str, ...]
+        if rqk is not None:  # es_qconv_rq: the dot and the requantization in one asm loop
+            consts = (
+                self.ctx.add_const(node.inputs[1], w2),
+                self.ctx.add_const(f"{node.name}_qp", rqk[1]),
+            )
+        elif pwk is not None:  # es_qconv_pw: raw codes in the column, zx folded into the bias
+            consts = (
+                self.ctx.add_const(node.inputs[1], w2),
+                self.ctx.add_const(f"{node.name}_qp", pwk[1]),
+            )
+        else:
+            consts = (
+                self.ctx.add_const(node.inputs[1], w2),
+                self.ctx.add_const(f"{node.name}_bias", pad4(b)),
+                self.ctx.add_const(f"{node.name}_m0", rq[0]),
+                self.ctx.add_const(f"{node.name}_shift", rq[1]),
+            )
         # the zero-padded input window one channel spans
         ph = (g["oh"] - 1) * g["sh"] + (g["kh"] - 1) * g["dh"] + 1
         pw = (g["ow"] - 1) * g["sw"] + (g["kw"] - 1) * g["dw"] + 1
         outs: tuple[str, ...] = (y,)
         if algo == "im2col" and depthwise:  # a zero-padded int16 copy of one channel
             outs += (self._scratch(node, ph * pw + 2),)
+        elif pwk is not None:  # the columns of four pixels
+            outs += (self._scratch(node, 4 * ((kdim + 1) // 2 * 2)),)
         elif algo == "im2col":  # one column per pixel of the pool window
             outs += (self._scratch(node, pk * ((kdim + 1) // 2 * 2)),)
         elif algo == "im2col2" and small:  # the columns of 64 pixels, then the padded copy
@@ -584,12 +607,14 @@ class QState:
             **g,
             zx=info.zp,
             zy=qp[1],
-            lo=max(qp[1], -128) if relu else -128,
+            lo=lo,
             hi=127,
             kdim=kdim,
             algo=algo,
             depthwise=depthwise,
             small=small,
+            pw=pwk[0] if pwk is not None else "",
+            rq=rqk[0] if rqk is not None else "",
             **fused,
         )
         self._finish(node, chain, q)
@@ -705,6 +730,63 @@ class QState:
         )
         self._finish(node, chain, q)
         return True
+
+
+def pw_params(
+    g: dict[str, Any],
+    w: np.ndarray,
+    bias: np.ndarray,
+    rq: tuple[np.ndarray, ...],
+    zx: int,
+    zy: int,
+    lo: int,
+) -> tuple[str, np.ndarray] | None:
+    """The SIMD pointwise kernel ``es_qconv_pw<key>`` of a 1x1 conv without padding, single
+    rounding: (``key``, the words it reads; see :func:`rq_words`), or None where the layer
+    does not fit it. The column holds the raw codes: ``zx`` is folded into the biases,
+    ``b - zx * sum(w)``."""
+    kdim = w.shape[1]
+    if (g["kh"], g["kw"], g["pt"], g["pl"]) != (1, 1, 0, 0) or kdim > 2 * PW_MAX_K2:
+        return None
+    if (g["oh"] - 1) * g["sh"] >= g["h"] or (g["ow"] - 1) * g["sw"] >= g["w"]:
+        return None  # an output in the bottom/right padding
+    bf = np.asarray(bias, np.int64) - zx * w.astype(np.int64).sum(axis=1)
+    return rq_words(kdim, bf, rq, zy, lo)
+
+
+def rq_words(
+    kdim: int, bias: np.ndarray, rq: tuple[np.ndarray, ...], zy: int, lo: int
+) -> tuple[str, np.ndarray] | None:
+    """The per-channel words of the SIMD kernels that requantize in their asm loop
+    (es_qconv_pw, es_qconv_rq), single rounding: (``key``, words), or None where a channel
+    does not take es_store4's fast path. The zero point is folded into SMMLA's addend:
+    ``((hi32(acc * m0) >> rsh) + z2) >> 1 == (hi32(acc * m0) + Zc) >> (rsh + 1)`` with
+    ``Zc = z2 << rsh`` (floor shifts; ``|Zc| < 2^30`` keeps the sum in int32). Words per block
+    of four channels: the four biases, then per channel ``m0, Zc`` and ``rsh + 1`` (left out
+    when every channel has the same shift: ``_s<n>`` in ``key``, an SSAT shift immediate).
+    ``key``: int16 pairs per column, ``_c`` for a Relu clamp above -128, ``_s<n>`` (and
+    ``_p`` added for es_qconv_rq fused with a max pool)."""
+    cout = len(bias)
+    m0, rsh = (np.asarray(a, np.int64) for a in rq[:2])
+    if np.any(rsh < 0) or np.any(rsh > 28) or np.any(m0 <= 0):
+        return None
+    z2 = 2 * zy + 1
+    zc = z2 * (np.int64(1) << rsh)
+    bf = np.asarray(bias, np.int64)
+    if np.any(np.abs(zc) >= 2**30) or np.any(np.abs(bf) >= 2**31):
+        return None
+    same = bool(np.all(rsh == rsh[0]))
+    per = 2 if same else 3
+    n4 = -(-cout // 4) * 4
+    head = np.zeros((n4 // 4, 4), np.int64)
+    head.reshape(-1)[:cout] = bf
+    rest = np.zeros((n4, per), np.int64)
+    rest[:cout, 0], rest[:cout, 1] = m0, zc
+    if not same:
+        rest[:cout, 2] = rsh + 1
+    words = np.concatenate([head, rest.reshape(n4 // 4, 4 * per)], axis=1).reshape(-1)
+    name = f"{(kdim + 1) // 2}{'_c' if lo > -128 else ''}{f'_s{int(rsh[0]) + 1}' if same else ''}"
+    return name, words.astype(np.int32)
 
 
 def pad4(bias: np.ndarray) -> np.ndarray:

@@ -160,7 +160,10 @@ class _Builder:
 
     def _qconv(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
         p = step.params
-        s["w"], s["b"], s["m0"], s["sh"] = ins[1:5]
+        if p.get("pw") or p.get("rq"):  # weights and the per-channel words (rq_words)
+            s["w"], s["b"], s["m0"], s["sh"] = ins[1], ins[2], "NULL", "NULL"
+        else:
+            s["w"], s["b"], s["m0"], s["sh"] = ins[1:5]
         s["col"] = self.ptr(step.outputs[1]) if len(step.outputs) > 1 else "NULL"
         keys: tuple[str, ...] = ("cin", "h", "w", "cout", "kh", "kw", "sh", "sw", "dh", "dw")
         keys += ("pt", "pl", "oh", "ow", "groups", "kdim", "zx", "zy", "lo", "hi")
@@ -261,6 +264,13 @@ def _used(program: Program) -> set[str]:
             name = (
                 ("qdwconv_pad" if algo == "im2col" else "qdwconv") if dw else f"{s.kernel}_{algo}"
             )
+            if s.kernel == "qconv" and s.params.get("pw"):  # SIMD pointwise, see pw_params
+                used |= {f"qconv_pw{s.params['pw']}", "smmla", "simd_ops", "dot4", "sat8"}
+                continue
+            if s.kernel == "qconv" and s.params.get("rq"):  # SIMD im2col2, see rq_words
+                used |= {f"qconv_rq{s.params['rq']}", "smmla", "simd_ops", "dot4max"}
+                used |= {"pad16", "row16", "sat8"}
+                continue
             if not dw and s.params.get("pkh", 1) * s.params.get("pkw", 1) > 1:
                 name += "_pool"  # conv fused with the max pool after it
             elif s.kernel == "qconv" and s.params.get("small"):
@@ -297,6 +307,20 @@ def _used(program: Program) -> set[str]:
 _SAT8_USERS = frozenset({"qconv_direct", "qdwconv", "qdwconv_pad", "qdense_direct", "quantf"})
 
 
+def _pw_kernels(program: Program, kind: str = "pw") -> list[dict[str, Any]]:
+    """The es_qconv_pw (``kind`` rq: es_qconv_rq) instances of the program: name suffix, int16
+    pairs per column, Relu clamp, the shared SSAT shift (0: one per channel), fused pool."""
+    names = {str(s.params.get(kind, "")) for s in program.steps if s.kernel == "qconv"} - {""}
+    out = []
+    for n in sorted(names):
+        parts = n.split("_")
+        ush = [int(t[1:]) for t in parts[1:] if t.startswith("s")]
+        k2, clamp, pool = int(parts[0]), "c" in parts, "p" in parts
+        kern = {"name": n, "k2": k2, "clamp": clamp, "ush": ush[0] if ush else 0, "pool": pool}
+        out.append(kern)
+    return out
+
+
 def context(program: Program, options: RenderOptions) -> dict[str, Any]:
     """The template context of ``model.c`` / ``model.h`` (plain data, tested on its own)."""
     b = _Builder(program)
@@ -322,6 +346,8 @@ def context(program: Program, options: RenderOptions) -> dict[str, Any]:
         "records": b.records,
         "constants": constants,
         "used": _used(program),
+        "pw_kernels": _pw_kernels(program),
+        "rq_kernels": _pw_kernels(program, "rq"),
         "arena_bytes": max(program.arena_bytes, ARENA_ALIGN),
         "arena_align": ARENA_ALIGN,
         "plan_method": program.plan.method,
