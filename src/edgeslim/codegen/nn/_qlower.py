@@ -28,7 +28,9 @@ Patterns (``x~`` = DQ of int8 codes with a per-tensor scale ``s_x`` and zero poi
 * ``MaxPool / GlobalMaxPool / Concat / Pad / Transpose / Slice / Gather / Split`` of ``x~`` with
   every output going to a Q of the same scale and zero point: the same kernel on the codes.
 * ``GlobalAveragePool(x~) [-> views] -> Q``: ``qgavg``, the reference's float64 mean, exactly
-  (``split``: int32 sums of the codes and of a small residual table, see :func:`gavg_split`).
+  (``split``: an int32 sum of the codes, the residual table summed only when its bounds leave
+  the output code open, the code found among thresholds computed here; see :func:`gavg_split`,
+  :func:`gavg_thresholds`).
 * ``Add/Sub/Mul(a~, b~) [-> Relu] -> Q`` (same shapes): ``qbinary``, float32 arithmetic as the
   reference does it, then quantization (round half to even): bit-exact by construction.
 * ``Q(float)`` and ``DQ(codes)`` elsewhere: ``quantize`` / ``dequantize`` kernels.
@@ -401,12 +403,21 @@ class QState:
         terms, exp2 = gavg_terms(info.scale, info.zp)
         ins: tuple[str, ...] = (info.codes,)
         split = gavg_split(terms, hw)
+        rlo = rhi = 0
         if split is None:
             ins += (self.ctx.add_const(f"{node.name}_terms", terms),)
-        else:  # terms = a * q + b + r[q]: int32 sums of the codes and of r
+        else:  # terms = a * q + b + r[q]: int32 sums of the codes (and of r when not constant)
+            (a, b), r = split
+            rlo, rhi = int(r.min()), int(r.max())
+            if rlo == rhi:  # terms linear in the code: no rest table
+                b, rlo, rhi = b + rlo, 0, 0
+            else:
+                ins += (self.ctx.add_const(f"{node.name}_rest", r),)
+            thr = gavg_thresholds(terms, hw, exp2, qp[0], qp[1])
+            est = gavg_estimate(a, b + rlo, hw, exp2, qp[0], qp[1])
             ins += (
-                self.ctx.add_const(f"{node.name}_rest", split[1]),
-                self.ctx.add_const(f"{node.name}_slope", np.array(split[0], np.int64)),
+                self.ctx.add_const(f"{node.name}_slope", np.array((a, b, *est), np.int64)),
+                self.ctx.add_const(f"{node.name}_thr", thr),
             )
         self._emit(
             node,
@@ -420,6 +431,9 @@ class QState:
             sy=qp[0],
             zy=qp[1],
             split=split is not None,
+            rest=split is not None and rlo != rhi,
+            rlo=rlo,
+            rhi=rhi,
         )
         self.done.update(n.name for n in [*views, cur])
         return True
@@ -756,6 +770,40 @@ def gavg_split(terms: np.ndarray, hw: int) -> tuple[tuple[int, int], np.ndarray]
     if int(np.abs(r).max()) * max(hw, 1) >= 2**31 or 128 * max(hw, 1) >= 2**31:
         return None
     return (a, b), r.astype(np.int32)
+
+
+def gavg_code(acc: np.ndarray, hw: int, exp2: float, sy: float, zy: int) -> np.ndarray:
+    """The output codes of the average of ``hw`` terms summing to ``acc`` (int64), as the C
+    computes them: ``(float)((double)acc * exp2 / hw)``, divided by ``sy`` in float32, rounded
+    half to even, ``+ zy``, saturated."""
+    m = (np.asarray(acc, np.int64).astype(np.float64) * np.float64(exp2)) / np.float64(hw)
+    q = m.astype(np.float32) / np.float32(sy)
+    return np.clip(np.rint(q).astype(np.float64) + zy, -128, 127).astype(np.int64)
+
+
+def gavg_estimate(a: int, b: int, hw: int, exp2: float, sy: float, zy: int) -> tuple[int, int]:
+    """``(ka, kb)``: ``(sq * ka + kb) >> 32`` estimates the index of :func:`gavg_thresholds` of
+    the sum ``a * sq + b * hw`` (the code + 128, rounded to nearest); (0, 128 << 32) when the
+    slope is too steep for int64 (the kernel walks the thresholds from any start)."""
+    ka = a * exp2 / (float(sy) * hw)  # codes per unit of sq
+    kb = b * exp2 / float(sy) + zy + 128.5
+    if abs(ka) >= 2.0**24 or abs(kb) >= 2.0**24:
+        return 0, 128 << 32
+    return round(ka * 2.0**32), round(kb * 2.0**32)
+
+
+def gavg_thresholds(terms: np.ndarray, hw: int, exp2: float, sy: float, zy: int) -> np.ndarray:
+    """``t[i]`` (i = 1..255): the least sum of ``hw`` terms whose code (:func:`gavg_code`,
+    monotone in the sum) is at least ``i - 128``; ``t[0]`` the int64 minimum. The code of a sum
+    ``acc`` is then ``max{i : t[i] <= acc} - 128``, found by a binary search in integers."""
+    lo0, hi0 = hw * int(terms.min()), hw * int(terms.max()) + 1
+    k = np.arange(-127, 128, dtype=np.int64)
+    lo, hi = np.full(255, lo0, np.int64), np.full(255, hi0, np.int64)
+    while np.any(lo < hi):  # the least acc in [lo0, hi0] with code >= k (hi0: none)
+        mid = lo + (hi - lo) // 2
+        ok = gavg_code(mid, hw, exp2, sy, zy) >= k
+        hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid + 1)
+    return np.concatenate([[np.iinfo(np.int64).min], lo]).astype(np.int64)
 
 
 def is_qdq(graph: Graph) -> bool:

@@ -190,8 +190,12 @@ class _Builder:
         s["pname"] = self.record("es_qrnn_t", step, [str(int(p[k])) for k in keys])
 
     def _qgavg(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
-        s["terms"] = ins[1]
-        s["slope"] = ins[2] if step.params.get("split") else "NULL"
+        p = step.params
+        if not p.get("split"):
+            s["terms"], s["slope"] = ins[1], "NULL"
+        else:  # [rest table,] slope, thresholds; no rest table when terms are linear in q
+            s["terms"] = ins[1] if p.get("rest") else "NULL"
+            s["slope"], s["thr"] = ins[-2], ins[-1]
 
     def _qbinary(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
         p = step.params
@@ -286,7 +290,7 @@ def _used(program: Program) -> set[str]:
         used.add("out8")
     if "qrnn" in used and simd:
         used |= {"simd_ops", "dot4"}
-    if used & {"quantize", "qbinary", "qgavg", "qgavg32"}:
+    if used & {"quantize", "qbinary", "qgavg"}:
         used |= {"quantf", "sat8"}
     return used
 
