@@ -20,7 +20,9 @@ Patterns (``x~`` = DQ of int8 codes with a per-tensor scale ``s_x`` and zero poi
   padding) is fused into the im2col/im2col2 conv (``pkh``/``pkw``): the largest accumulator
   of each window is requantized once (requantization is monotone non-decreasing). A SIMD
   im2col2 conv with ``kdim <= 16`` and no pool (``small``: e.g. a first 3x3 conv of one
-  channel) holds one channel's weight words in registers against a batch of columns.
+  channel) holds one channel's weight words in registers against a batch of columns. A SIMD
+  3x3 depthwise conv with stride 1 across (``dwpack``) takes its weights as the words of
+  :func:`dw33_pack` (pairs, the bias of the raw codes, the requantization constants).
 * ``x~ -> [elementwise unary ops: Relu, Clip, Tanh, Sigmoid, LeakyRelu, ...] -> Q``: a 256-entry
   lookup table computed by the reference interpreter itself (``qlut``; also requantization
   between two scales).
@@ -555,6 +557,15 @@ class QState:
         w2: np.ndarray = w.reshape(cout, kdim).astype(np.int8)
         if algo in ("im2col", "im2col2") and self.options.simd and not depthwise:
             w2 = simd_pack(w2)
+        # es_qdw33_pairs (3x3 depthwise, stride 1 across, SIMD): weight pairs, bias, shifts
+        pairs = algo == "im2col" and depthwise and self.options.simd
+        pairs = pairs and (g["kh"], g["kw"], g["sw"], g["dh"], g["dw"]) == (3, 3, 1, 1, 1)
+        qk = 0
+        if pairs:
+            b0 = bias if bias is not None else np.zeros(cout, np.int64)
+            lo = max(qp[1], -128) if relu else -128
+            single = self.options.rounding == "single" and lo <= -128
+            w2, qk = dw33_pack(w2, b0, rq[1], info.zp, qp[1], single)
         pool = self._pool_after(q, qp, g) if algo in ("im2col", "im2col2") else None
         pk = pool[0] * pool[1] if pool else 1
         # a short dot (kdim <= 16, e.g. a first 3x3 conv of one channel): weights of one
@@ -576,7 +587,11 @@ class QState:
         pw = (g["ow"] - 1) * g["sw"] + (g["kw"] - 1) * g["dw"] + 1
         outs: tuple[str, ...] = (y,)
         if algo == "im2col" and depthwise:  # a zero-padded int16 copy of one channel
-            outs += (self._scratch(node, ph * pw + 2),)
+            n16 = ph * pw + 2
+            if pairs:  # or its pair plane and a padded int8 row (es_qdw33_pairs)
+                nb = -(-g["ow"] // 4)
+                n16 = max(n16, 8 * ph * nb + 2 * nb + 2)
+            outs += (self._scratch(node, n16),)
         elif algo == "im2col":  # one column per pixel of the pool window
             outs += (self._scratch(node, pk * ((kdim + 1) // 2 * 2)),)
         elif algo == "im2col2" and small:  # the columns of 64 pixels, then the padded copy
@@ -604,6 +619,8 @@ class QState:
             algo=algo,
             depthwise=depthwise,
             small=small,
+            dwpack=pairs,
+            qk=qk,
             **fused,
         )
         self._finish(node, chain, q)
@@ -770,6 +787,37 @@ def gavg_split(terms: np.ndarray, hw: int) -> tuple[tuple[int, int], np.ndarray]
     if int(np.abs(r).max()) * max(hw, 1) >= 2**31 or 128 * max(hw, 1) >= 2**31:
         return None
     return (a, b), r.astype(np.int32)
+
+
+def dw33_pack(
+    w: np.ndarray, bias: np.ndarray, shift: np.ndarray, zx: int, zy: int, single: bool
+) -> tuple[np.ndarray, int]:
+    """The per-channel words of ``es_qdw33_pairs`` (8 int32 a channel) and its constant shift
+    ``k``: int16 pairs (w0, w2), (w3, w5), (w6, w8), (w1, w4), (w7, 0), the bias of the raw
+    codes ``b - zx * sum(w)``, ``s1`` and ``zs``. With ``single`` (single rounding, no clamp
+    above -128) and ``0 <= shift <= 20`` the code is ``SSAT8(SMMLA(acc, m0, zs) >> s1)``: the
+    weights and bias times ``2^j`` (``j = k - 1 - shift`` when they fit int16 and the largest
+    accumulator int32, else 0), ``s1 = shift + 1 + j``, ``zs = (2 zy + 1) << (s1 - 1)``: the
+    same integer as ``((hi(acc * m0) >> shift) + 2 zy + 1) >> 1``. Otherwise ``s1 = 0``."""
+    cout = w.shape[0]
+    wi = w.reshape(cout, 9).astype(np.int64)
+    b_in = np.asarray(bias, np.int64)[:cout] - zx * wi.sum(1)
+    k = int(np.clip(int(shift.max(initial=0)) + 1, 1, 22))
+    out = np.zeros((cout, 8), np.int64)
+    for c in range(cout):
+        sc, j, s1, zs = int(shift[c]), 0, 0, 0
+        if single and 0 <= sc <= 20:
+            jj = k - 1 - sc
+            bound = abs(int(b_in[c])) + 128 * int(np.abs(wi[c]).sum())
+            if 0 <= jj <= 8 and bound << jj < 2**31:
+                j = jj
+            s1 = sc + 1 + j
+            zs = (2 * zy + 1) << (s1 - 1)
+        ws = wi[c] << j
+        pair = [(ws[a] & 0xFFFF) | ((ws[b] & 0xFFFF) << 16) for a, b in ((0, 2), (3, 5), (6, 8))]
+        pair += [(ws[1] & 0xFFFF) | ((ws[4] & 0xFFFF) << 16), ws[7] & 0xFFFF]
+        out[c] = [*pair, int(b_in[c]) << j, s1, zs]
+    return (out & 0xFFFFFFFF).astype(np.uint32).view(np.int32).reshape(-1), k
 
 
 def gavg_code(acc: np.ndarray, hw: int, exp2: float, sy: float, zy: int) -> np.ndarray:

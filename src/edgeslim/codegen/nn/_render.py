@@ -295,6 +295,13 @@ def _used(program: Program) -> set[str]:
     return used
 
 
+def _dw_k(program: Program) -> int:
+    """The constant requantization shift of ``es_qdw33_pairs``: the ``qk`` of the packed
+    depthwise layer with the most MACs (see ``_qlower.dw33_pack``); 16 when none."""
+    packed = [s for s in program.steps if s.kernel == "qconv" and s.params.get("dwpack")]
+    return int(max(packed, key=lambda s: s.macs).params["qk"]) if packed else 16
+
+
 def context(program: Program, options: RenderOptions) -> dict[str, Any]:
     """The template context of ``model.c`` / ``model.h`` (plain data, tested on its own)."""
     b = _Builder(program)
@@ -324,6 +331,7 @@ def context(program: Program, options: RenderOptions) -> dict[str, Any]:
         "arena_align": ARENA_ALIGN,
         "plan_method": program.plan.method,
         "simd": program.qopts is not None and program.qopts.simd,
+        "dw_k": _dw_k(program),
         "rounding": program.qopts.rounding if program.qopts is not None else "",
         "macs": program.macs,
         "n_steps": len(steps),
