@@ -165,6 +165,17 @@ def test_dw33_bit_exact_in_qemu_plain_and_simd(tmp_path: Path, case: str) -> Non
     assert count[True] < count[False]
 
 
+@pytest.mark.toolchain
+@needs_qemu
+def test_dw33_double_rounding_in_qemu(tmp_path: Path) -> None:
+    """TFLite rounding: the pair plane accumulators through es_out8 (no SMMLA constants)."""
+    graph = dw_graph((4, 8, 12), second=True)
+    rep = measure_deploy(
+        graph, _x((4, 8, 12), 2), "cortex-m4", tmp_path / "d", qopts=_q(graph, True, "double")
+    )
+    assert rep.exact and rep.max_error == 0.0
+
+
 def test_two_depthwise_layers_get_their_own_shift() -> None:
     graph = dw_graph((3, 7, 9), second=True)
     steps = lower(graph, "auto", _q(graph, True)).steps
