@@ -260,9 +260,16 @@ def test_gavg_and_quantize_bit_exact_in_qemu(tmp_path: Path) -> None:
             graph, x, "cortex-m4", tmp_path / f"g{simd}", qopts=QOptions("single", simd)
         )
         assert rep.exact and rep.max_error == 0.0, simd
-    g2 = gavg_graph((3, 5, 7), 0.25, 2, 0.125, -1)  # hw 35: unaligned channels, a tail
-    x2 = _x((3, 5, 7), 2) * 20
-    rep = measure_deploy(g2, x2, "cortex-m4", tmp_path / "g2", qopts=QOptions("single", True))
+    for gs in ((3, 5, 7), (4, 6, 9)):  # hw 35: unaligned channels, a tail; 54: 32 + 16 + 6
+        g2 = gavg_graph(gs, 0.25, 2, 0.125, -1)
+        x2 = _x(gs, 2) * 20
+        rep = measure_deploy(
+            g2, x2, "cortex-m4", tmp_path / f"g{gs}", qopts=QOptions("single", True)
+        )
+        assert rep.exact and rep.max_error == 0.0
+    g3 = gavg_graph((4, 6, 8), 0.0123456, -3, 0.0123456, -3)  # hw 48, with the rests
+    x3 = _ties((4, 6, 8), 0.0123456, -3, 2)
+    rep = measure_deploy(g3, x3, "cortex-m4", tmp_path / "g3", qopts=QOptions("single", True))
     assert rep.exact and rep.max_error == 0.0
     # input quantization: exact ties of x / 0.25, huge values (the MCU harness takes finite
     # inputs: NaN from 0 / 0 in the graph)
