@@ -20,7 +20,9 @@ Patterns (``x~`` = DQ of int8 codes with a per-tensor scale ``s_x`` and zero poi
   padding) is fused into the im2col/im2col2 conv (``pkh``/``pkw``): the largest accumulator
   of each window is requantized once (requantization is monotone non-decreasing). A SIMD
   im2col2 conv with ``kdim <= 16`` and no pool (``small``: e.g. a first 3x3 conv of one
-  channel) holds one channel's weight words in registers against a batch of columns.
+  channel) holds one channel's weight words in registers against a batch of columns. A SIMD
+  3x3 depthwise conv with stride 1 across (``dwpack``) takes its weights as the words of
+  :func:`dw33_pack` (pairs, the bias of the raw codes, the requantization constants).
 * ``x~ -> [elementwise unary ops: Relu, Clip, Tanh, Sigmoid, LeakyRelu, ...] -> Q``: a 256-entry
   lookup table computed by the reference interpreter itself (``qlut``; also requantization
   between two scales).
@@ -28,7 +30,9 @@ Patterns (``x~`` = DQ of int8 codes with a per-tensor scale ``s_x`` and zero poi
 * ``MaxPool / GlobalMaxPool / Concat / Pad / Transpose / Slice / Gather / Split`` of ``x~`` with
   every output going to a Q of the same scale and zero point: the same kernel on the codes.
 * ``GlobalAveragePool(x~) [-> views] -> Q``: ``qgavg``, the reference's float64 mean, exactly
-  (``split``: int32 sums of the codes and of a small residual table, see :func:`gavg_split`).
+  (``split``: an int32 sum of the codes, the residual table summed only when its bounds leave
+  the output code open, the code found among thresholds computed here; see :func:`gavg_split`,
+  :func:`gavg_thresholds`).
 * ``Add/Sub/Mul(a~, b~) [-> Relu] -> Q`` (same shapes): ``qbinary``, float32 arithmetic as the
   reference does it, then quantization (round half to even): bit-exact by construction.
 * ``Q(float)`` and ``DQ(codes)`` elsewhere: ``quantize`` / ``dequantize`` kernels.
@@ -402,12 +406,21 @@ class QState:
         terms, exp2 = gavg_terms(info.scale, info.zp)
         ins: tuple[str, ...] = (info.codes,)
         split = gavg_split(terms, hw)
+        rlo = rhi = 0
         if split is None:
             ins += (self.ctx.add_const(f"{node.name}_terms", terms),)
-        else:  # terms = a * q + b + r[q]: int32 sums of the codes and of r
+        else:  # terms = a * q + b + r[q]: int32 sums of the codes (and of r when not constant)
+            (a, b), r = split
+            rlo, rhi = int(r.min()), int(r.max())
+            if rlo == rhi:  # terms linear in the code: no rest table
+                b, rlo, rhi = b + rlo, 0, 0
+            else:
+                ins += (self.ctx.add_const(f"{node.name}_rest", r),)
+            thr = gavg_thresholds(terms, hw, exp2, qp[0], qp[1])
+            est = gavg_estimate(a, b + rlo, hw, exp2, qp[0], qp[1])
             ins += (
-                self.ctx.add_const(f"{node.name}_rest", split[1]),
-                self.ctx.add_const(f"{node.name}_slope", np.array(split[0], np.int64)),
+                self.ctx.add_const(f"{node.name}_slope", np.array((a, b, *est), np.int64)),
+                self.ctx.add_const(f"{node.name}_thr", thr),
             )
         self._emit(
             node,
@@ -421,6 +434,9 @@ class QState:
             sy=qp[0],
             zy=qp[1],
             split=split is not None,
+            rest=split is not None and rlo != rhi,
+            rlo=rlo,
+            rhi=rhi,
         )
         self.done.update(n.name for n in [*views, cur])
         return True
@@ -542,6 +558,15 @@ class QState:
         w2: np.ndarray = w.reshape(cout, kdim).astype(np.int8)
         if algo in ("im2col", "im2col2") and self.options.simd and not depthwise:
             w2 = simd_pack(w2)
+        # es_qdw33_pairs (3x3 depthwise, stride 1 across, SIMD): weight pairs, bias, shifts
+        pairs = algo == "im2col" and depthwise and self.options.simd
+        pairs = pairs and (g["kh"], g["kw"], g["sw"], g["dh"], g["dw"]) == (3, 3, 1, 1, 1)
+        qk = 0
+        if pairs:
+            b0 = bias if bias is not None else np.zeros(cout, np.int64)
+            lo = max(qp[1], -128) if relu else -128
+            single = self.options.rounding == "single" and lo <= -128
+            w2, qk = dw33_pack(w2, b0, rq[1], info.zp, qp[1], single)
         pool = self._pool_after(q, qp, g) if algo in ("im2col", "im2col2") else None
         pk = pool[0] * pool[1] if pool else 1
         # a short dot (kdim <= 16, e.g. a first 3x3 conv of one channel): weights of one
@@ -583,7 +608,11 @@ class QState:
         pw = (g["ow"] - 1) * g["sw"] + (g["kw"] - 1) * g["dw"] + 1
         outs: tuple[str, ...] = (y,)
         if algo == "im2col" and depthwise:  # a zero-padded int16 copy of one channel
-            outs += (self._scratch(node, ph * pw + 2),)
+            n16 = ph * pw + 2
+            if pairs:  # or its pair plane and a padded int8 row (es_qdw33_pairs)
+                nb = -(-g["ow"] // 4)
+                n16 = max(n16, 8 * ph * nb + 2 * nb + 2)
+            outs += (self._scratch(node, n16),)
         elif pwk is not None:  # the columns of four pixels
             outs += (self._scratch(node, 4 * ((kdim + 1) // 2 * 2)),)
         elif algo == "im2col":  # one column per pixel of the pool window
@@ -615,6 +644,8 @@ class QState:
             small=small,
             pw=pwk[0] if pwk is not None else "",
             rq=rqk[0] if rqk is not None else "",
+            dwpack=pairs,
+            qk=qk,
             **fused,
         )
         self._finish(node, chain, q)
@@ -838,6 +869,71 @@ def gavg_split(terms: np.ndarray, hw: int) -> tuple[tuple[int, int], np.ndarray]
     if int(np.abs(r).max()) * max(hw, 1) >= 2**31 or 128 * max(hw, 1) >= 2**31:
         return None
     return (a, b), r.astype(np.int32)
+
+
+def dw33_pack(
+    w: np.ndarray, bias: np.ndarray, shift: np.ndarray, zx: int, zy: int, single: bool
+) -> tuple[np.ndarray, int]:
+    """The per-channel words of ``es_qdw33_pairs`` (8 int32 a channel) and its constant shift
+    ``k``: int16 pairs (w0, w2), (w3, w5), (w6, w8), (w1, w4), (w7, 0), the bias of the raw
+    codes ``b - zx * sum(w)``, ``s1`` and ``zs``. With ``single`` (single rounding, no clamp
+    above -128) and ``0 <= shift <= 20`` the code is ``SSAT8(SMMLA(acc, m0, zs) >> s1)``: the
+    weights and bias times ``2^j`` (``j = k - 1 - shift`` when they fit int16 and the largest
+    accumulator int32, else 0), ``s1 = shift + 1 + j``, ``zs = (2 zy + 1) << (s1 - 1)``: the
+    same integer as ``((hi(acc * m0) >> shift) + 2 zy + 1) >> 1``. Otherwise ``s1 = 0``."""
+    cout = w.shape[0]
+    wi = w.reshape(cout, 9).astype(np.int64)
+    b_in = np.asarray(bias, np.int64)[:cout] - zx * wi.sum(1)
+    k = int(np.clip(int(shift.max(initial=0)) + 1, 1, 22))
+    out = np.zeros((cout, 8), np.int64)
+    for c in range(cout):
+        sc, j, s1, zs = int(shift[c]), 0, 0, 0
+        if single and 0 <= sc <= 20:
+            jj = k - 1 - sc
+            bound = abs(int(b_in[c])) + 128 * int(np.abs(wi[c]).sum())
+            if 0 <= jj <= 8 and bound << jj < 2**31:
+                j = jj
+            s1 = sc + 1 + j
+            zs = (2 * zy + 1) << (s1 - 1)
+        ws = wi[c] << j
+        pair = [(ws[a] & 0xFFFF) | ((ws[b] & 0xFFFF) << 16) for a, b in ((0, 2), (3, 5), (6, 8))]
+        pair += [(ws[1] & 0xFFFF) | ((ws[4] & 0xFFFF) << 16), ws[7] & 0xFFFF]
+        out[c] = [*pair, int(b_in[c]) << j, s1, zs]
+    return (out & 0xFFFFFFFF).astype(np.uint32).view(np.int32).reshape(-1), k
+
+
+def gavg_code(acc: np.ndarray, hw: int, exp2: float, sy: float, zy: int) -> np.ndarray:
+    """The output codes of the average of ``hw`` terms summing to ``acc`` (int64), as the C
+    computes them: ``(float)((double)acc * exp2 / hw)``, divided by ``sy`` in float32, rounded
+    half to even, ``+ zy``, saturated."""
+    m = (np.asarray(acc, np.int64).astype(np.float64) * np.float64(exp2)) / np.float64(hw)
+    q = m.astype(np.float32) / np.float32(sy)
+    return np.clip(np.rint(q).astype(np.float64) + zy, -128, 127).astype(np.int64)
+
+
+def gavg_estimate(a: int, b: int, hw: int, exp2: float, sy: float, zy: int) -> tuple[int, int]:
+    """``(ka, kb)``: ``(sq * ka + kb) >> 32`` estimates the index of :func:`gavg_thresholds` of
+    the sum ``a * sq + b * hw`` (the code + 128, rounded to nearest); (0, 128 << 32) when the
+    slope is too steep for int64 (the kernel walks the thresholds from any start)."""
+    ka = a * exp2 / (float(sy) * hw)  # codes per unit of sq
+    kb = b * exp2 / float(sy) + zy + 128.5
+    if abs(ka) >= 2.0**24 or abs(kb) >= 2.0**24:
+        return 0, 128 << 32
+    return round(ka * 2.0**32), round(kb * 2.0**32)
+
+
+def gavg_thresholds(terms: np.ndarray, hw: int, exp2: float, sy: float, zy: int) -> np.ndarray:
+    """``t[i]`` (i = 1..255): the least sum of ``hw`` terms whose code (:func:`gavg_code`,
+    monotone in the sum) is at least ``i - 128``; ``t[0]`` the int64 minimum. The code of a sum
+    ``acc`` is then ``max{i : t[i] <= acc} - 128``, found by a binary search in integers."""
+    lo0, hi0 = hw * int(terms.min()), hw * int(terms.max()) + 1
+    k = np.arange(-127, 128, dtype=np.int64)
+    lo, hi = np.full(255, lo0, np.int64), np.full(255, hi0, np.int64)
+    while np.any(lo < hi):  # the least acc in [lo0, hi0] with code >= k (hi0: none)
+        mid = lo + (hi - lo) // 2
+        ok = gavg_code(mid, hw, exp2, sy, zy) >= k
+        hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid + 1)
+    return np.concatenate([[np.iinfo(np.int64).min], lo]).astype(np.int64)
 
 
 def is_qdq(graph: Graph) -> bool:

@@ -193,8 +193,12 @@ class _Builder:
         s["pname"] = self.record("es_qrnn_t", step, [str(int(p[k])) for k in keys])
 
     def _qgavg(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
-        s["terms"] = ins[1]
-        s["slope"] = ins[2] if step.params.get("split") else "NULL"
+        p = step.params
+        if not p.get("split"):
+            s["terms"], s["slope"] = ins[1], "NULL"
+        else:  # [rest table,] slope, thresholds; no rest table when terms are linear in q
+            s["terms"] = ins[1] if p.get("rest") else "NULL"
+            s["slope"], s["thr"] = ins[-2], ins[-1]
 
     def _qbinary(self, s: dict[str, Any], step: Step, ins: list[str]) -> None:
         p = step.params
@@ -296,7 +300,7 @@ def _used(program: Program) -> set[str]:
         used.add("out8")
     if "qrnn" in used and simd:
         used |= {"simd_ops", "dot4"}
-    if used & {"quantize", "qbinary", "qgavg", "qgavg32"}:
+    if used & {"quantize", "qbinary", "qgavg"}:
         used |= {"quantf", "sat8"}
     if used & _SAT8_USERS:  # not with int8 I/O and SIMD im2col convs only (ES_SSAT8 only)
         used.add("sat8_fn")
@@ -319,6 +323,13 @@ def _pw_kernels(program: Program, kind: str = "pw") -> list[dict[str, Any]]:
         kern = {"name": n, "k2": k2, "clamp": clamp, "ush": ush[0] if ush else 0, "pool": pool}
         out.append(kern)
     return out
+
+
+def _dw_k(program: Program) -> int:
+    """The constant requantization shift of ``es_qdw33_pairs``: the ``qk`` of the packed
+    depthwise layer with the most MACs (see ``_qlower.dw33_pack``); 16 when none."""
+    packed = [s for s in program.steps if s.kernel == "qconv" and s.params.get("dwpack")]
+    return int(max(packed, key=lambda s: s.macs).params["qk"]) if packed else 16
 
 
 def context(program: Program, options: RenderOptions) -> dict[str, Any]:
@@ -352,6 +363,7 @@ def context(program: Program, options: RenderOptions) -> dict[str, Any]:
         "arena_align": ARENA_ALIGN,
         "plan_method": program.plan.method,
         "simd": program.qopts is not None and program.qopts.simd,
+        "dw_k": _dw_k(program),
         "rounding": program.qopts.rounding if program.qopts is not None else "",
         "macs": program.macs,
         "n_steps": len(steps),
