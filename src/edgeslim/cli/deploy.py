@@ -104,6 +104,14 @@ PlanArg = Annotated[PlanOpt, typer.Option("--plan", help="Arena planner: auto, g
 FmtArg = Annotated[Fmt, typer.Option("--format", help="table or json")]
 
 
+def _arena_row(program: Any) -> str:
+    """Arena bytes, plan, and the caller's buffers used in place (not in the arena)."""
+    ext = [f"{k} {program.external_bytes(k)} B" for k in ("input", "output")]
+    ext = [e for e in ext if not e.endswith(" 0 B")]
+    extra = f"; in place, not in it: {', '.join(ext)}" if ext else ""
+    return f"{program.arena_bytes} B ({program.plan.method} plan{extra})"
+
+
 def _print(data: dict[str, Any], fmt: Fmt, rows: list[tuple[str, str]]) -> None:
     if fmt is Fmt.json:
         typer.echo(json.dumps(data, indent=2, default=str))
@@ -153,6 +161,7 @@ def export(
     data = {
         "files": [str(p) for p in art.files],
         "arena_bytes": art.program.arena_bytes,
+        "in_place_bytes": {k: art.program.external_bytes(k) for k in ("input", "output")},
         "plan": art.program.plan.method,
         "macs": art.program.macs,
         "steps": len(art.program.steps),
@@ -161,7 +170,7 @@ def export(
     }
     rows = [
         ("files", ", ".join(p.name for p in art.files)),
-        ("arena", f"{art.program.arena_bytes} B ({art.program.plan.method} plan)"),
+        ("arena", _arena_row(art.program)),
         ("MACs", str(art.program.macs)),
         ("folder", str(out)),
     ]

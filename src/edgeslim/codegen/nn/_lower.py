@@ -3,8 +3,9 @@
 Shapes are fixed at batch 1. A node is folded to a constant when every input is a constant or
 when it only reads a shape (``Shape``); the numpy interpreter computes the folded values, so the
 folded graph means exactly what the reference means. The remaining nodes become kernel steps
-(:mod:`edgeslim.codegen.nn._ops`); every activation gets an arena buffer, laid out by the
-memory planner (:func:`edgeslim.codegen.planner.plan_memory`).
+(:mod:`edgeslim.codegen.nn._ops`); every activation gets a buffer, laid out in the arena by the
+memory planner (:func:`edgeslim.codegen.planner.plan_memory`), except the graph input and output
+where the kernels can use the caller's memory in place (:func:`_external`).
 """
 
 from __future__ import annotations
@@ -142,6 +143,39 @@ def _lifetimes(
     return [Buffer(b, sizes[b], f, last, 16, inplace.get(b)) for b, (f, last) in life.items()]
 
 
+def _external(
+    program_steps: list[Step], values: dict[str, Value], inputs: list[str], outputs: list[str]
+) -> dict[str, str]:
+    """The buffers the kernels use in the caller's memory, ``{buffer: "input" | "output"}``.
+
+    The input's buffer when some step reads it, no step writes it (step outputs, views of them
+    included) and it is no graph output: ``model_run`` then reads ``input`` in place instead
+    of copying it into the arena. The output's buffer when exactly one step writes it, no step
+    reads it and the output value covers it (offset 0, same dtype and size): that step writes
+    ``output`` directly. In-place sharing with an external buffer is dropped (the elementwise
+    kernels also run with distinct input and output).
+    """
+    read = [values[t].buffer for s in program_steps for t in s.inputs if t in values]
+    written = [values[t].buffer for s in program_steps for t in s.outputs]
+    out_bufs = {values[t].buffer for t in outputs}
+    ext: dict[str, str] = {}
+    if len(inputs) == 1:
+        b = values[inputs[0]].buffer
+        if b in read and b not in written and b not in out_bufs:
+            ext[b] = "input"
+    if len(outputs) == 1:
+        v = values[outputs[0]]
+        b = v.buffer
+        same = [w for w in values.values() if w.buffer == b]
+        nbytes = v.size * np.dtype(v.dtype).itemsize
+        covers = v.offset == 0 and all(
+            w.dtype == v.dtype and w.offset + w.size <= v.size for w in same
+        )
+        if b not in ext and written.count(b) == 1 and b not in read and covers and nbytes > 0:
+            ext[b] = "output"
+    return ext
+
+
 def lower(
     graph: Graph, plan_method: str = "auto", qopts: QOptions | None = None, io: str = "float"
 ) -> Program:
@@ -169,7 +203,15 @@ def lower(
         if name in state.const or name not in state.values:
             raise ExportError(f"graph output {name!r} is a constant; nothing to generate")
     buffers = _lifetimes(state.steps, state.values, inputs, outputs)
-    plan = plan_memory(buffers, plan_method)
+    external = _external(state.steps, state.values, inputs, outputs)
+    arena = [
+        Buffer(b.name, b.size, b.first, b.last, b.alignment, None)
+        if b.inplace_of in external
+        else b
+        for b in buffers
+        if b.name not in external
+    ]
+    plan = plan_memory(arena, plan_method)
     used = {s for step in state.steps for s in step.inputs if s in state.const}
     constants = {name: np.ascontiguousarray(state.env[name]) for name in sorted(used)}
     return Program(
@@ -184,4 +226,5 @@ def lower(
         qopts=qopts if q.int8_steps else None,
         io_inputs=iio.inputs if iio is not None else (),
         io_outputs=iio.outputs if iio is not None else (),
+        external=external,
     )

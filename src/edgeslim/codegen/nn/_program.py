@@ -29,7 +29,8 @@ CTYPES = {
 
 @dataclass(frozen=True, slots=True)
 class Value:
-    """A tensor of the program. ``buffer`` is the arena buffer it lives in (views share one)."""
+    """A tensor of the program. ``buffer`` is the buffer it lives in (views share one): an
+    arena buffer, or one of :attr:`Program.external` (the caller's input or output)."""
 
     name: str
     dtype: str
@@ -66,7 +67,13 @@ class Step:
 
 @dataclass(frozen=True)
 class Program:
-    """Steps in execution order, values, constants, graph inputs/outputs and the arena plan."""
+    """Steps in execution order, values, constants, graph inputs/outputs and the arena plan.
+
+    ``external`` maps the buffers that are not in the arena to ``"input"`` or ``"output"``:
+    the kernels read the graph input from the caller's ``input`` (no step writes it, it is no
+    graph output) and the last step writes the graph output into the caller's ``output`` (no
+    step reads it); ``buffer_bytes`` still lists them, ``plan`` does not.
+    """
 
     name: str
     steps: tuple[Step, ...]
@@ -80,6 +87,7 @@ class Program:
     # io="int8": the graph's edge Q/DQ removed (codes in and out), their parameters
     io_inputs: tuple[IOQuant, ...] = ()
     io_outputs: tuple[IOQuant, ...] = ()
+    external: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def io(self) -> str:
@@ -105,6 +113,11 @@ class Program:
     @property
     def arena_bytes(self) -> int:
         return self.plan.arena_bytes
+
+    def external_bytes(self, kind: str) -> int:
+        """Bytes of the caller's ``kind`` (``"input"``/``"output"``) buffer that the kernels
+        use in place, outside the arena; 0 when it is copied into the arena."""
+        return sum(self.buffer_bytes[b] for b, k in self.external.items() if k == kind)
 
     @property
     def macs(self) -> int:

@@ -1,7 +1,9 @@
 """Program -> C sources: builds the typed template context and renders ``templates/nn/``.
 
-Pointers into the arena are ``(T *)(es_a + byte offset)`` from the plan; constants are
-``static const`` arrays named after their ONNX tensor (sanitized, unique).
+Pointers into the arena are ``(T *)(es_a + byte offset)`` from the plan, pointers into the
+caller's input or output (``Program.external``) ``(T *)(es_in + byte offset)`` /
+``(T *)(es_out + ...)``; constants are ``static const`` arrays named after their ONNX tensor
+(sanitized, unique).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class _Builder:
         self.names = _Names()
         self.records: list[dict[str, str]] = []
         self.cnames = {c: self.names.make(c, "w") for c in program.constants}
+        self.bases: set[str] = set()  # es_a / es_in / es_out: the byte pointers in use
 
     def ptr(self, name: str) -> str:
         if not name:
@@ -66,8 +69,14 @@ class _Builder:
         if name in self.cnames:
             return self.cnames[name]
         v = self.program.value(name)
-        off = self.program.plan.offsets[v.buffer] + v.offset * np.dtype(v.dtype).itemsize
-        return f"(({v.ctype} *)(void *)(es_a + {off}))"
+        off = v.offset * np.dtype(v.dtype).itemsize
+        ext = self.program.external.get(v.buffer)
+        if ext is None:
+            base, off = "es_a", off + self.program.plan.offsets[v.buffer]
+        else:
+            base = "es_in" if ext == "input" else "es_out"
+        self.bases.add(base)
+        return f"(({v.ctype} *)(void *)({base} + {off}))"
 
     def record(self, ctype: str, step: Step, fields: list[str], tag: str = "") -> str:
         cname = self.names.make(f"{step.node}{tag}", "p")
@@ -347,6 +356,11 @@ def context(program: Program, options: RenderOptions) -> dict[str, Any]:
         }
         for c, a in program.constants.items()
     ]
+    ext = set(program.external.values())
+    io_ptrs = {
+        "input_ptr": "" if "input" in ext else b.ptr(xin.name),
+        "output_ptr": "" if "output" in ext else b.ptr(xout.name),
+    }
     return {
         "p": prefix,
         "P": prefix.upper(),
@@ -371,8 +385,8 @@ def context(program: Program, options: RenderOptions) -> dict[str, Any]:
         "output_size": xout.size,
         "input_ctype": xin.ctype,
         "output_ctype": xout.ctype,
-        "input_ptr": b.ptr(xin.name),
-        "output_ptr": b.ptr(xout.name),
+        **io_ptrs,  # "": read or written in place (es_in / es_out)
+        "bases": sorted(b.bases),
         "io": program.io,
         "input_quant": _io_quant(program.io_inputs),
         "output_quant": _io_quant(program.io_outputs),

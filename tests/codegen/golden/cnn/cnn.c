@@ -417,6 +417,8 @@ cnn_status cnn_run(cnn_ctx *ctx, const cnn_input_t *input,
        cnn_output_t *output)
 {
     unsigned char *es_a;
+    unsigned char *es_in;
+    unsigned char *es_out;
     if (ctx == NULL || input == NULL || output == NULL) {
         return CNN_ERR_NULL;
     }
@@ -424,9 +426,10 @@ cnn_status cnn_run(cnn_ctx *ctx, const cnn_input_t *input,
         return CNN_ERR_NOT_INITIALIZED;
     }
     es_a = ctx->arena;
-    memcpy(((float *)(void *)(es_a + 288)), input, sizeof(*input) * CNN_INPUT_SIZE);
+    es_in = (unsigned char *)(uintptr_t)input; /* read in place: no step writes the input */
+    es_out = (unsigned char *)(void *)output; /* the last writer of the output writes here */
     /* 0: Sub /Sub */
-    es_binary_f32(((float *)(void *)(es_a + 288)), w_mean__c1, ((float *)(void *)(es_a + 288)), &p__Sub);
+    es_binary_f32(((float *)(void *)(es_in + 0)), w_mean__c1, ((float *)(void *)(es_a + 288)), &p__Sub);
 ES_LAYER_DONE(0);
     /* 1: Mul /Mul */
     es_binary_f32(((float *)(void *)(es_a + 288)), w_inv_std__c2, ((float *)(void *)(es_a + 288)), &p__Mul);
@@ -444,8 +447,7 @@ ES_LAYER_DONE(4);
     es_pool2d_f32(((float *)(void *)(es_a + 0)), ((float *)(void *)(es_a + 112)), &p__model_net_net_8_MaxPool);
 ES_LAYER_DONE(5);
     /* 6: Gemm /model/net/net.10/Gemm */
-    es_dense_f32(((float *)(void *)(es_a + 112)), w_model_net_10_weight__c5, w_model_net_10_bias__c6, ((float *)(void *)(es_a + 0)), 1, 3, 3, (-HUGE_VALF), HUGE_VALF);
+    es_dense_f32(((float *)(void *)(es_a + 112)), w_model_net_10_weight__c5, w_model_net_10_bias__c6, ((float *)(void *)(es_out + 0)), 1, 3, 3, (-HUGE_VALF), HUGE_VALF);
 ES_LAYER_DONE(6);
-    memcpy(output, ((float *)(void *)(es_a + 0)), sizeof(*output) * CNN_OUTPUT_SIZE);
     return CNN_OK;
 }

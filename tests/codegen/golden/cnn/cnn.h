@@ -11,7 +11,8 @@
 extern "C" {
 #endif
 
-/* Bytes and alignment of the caller-owned arena that cnn_run uses for every activation. */
+/* Bytes and alignment of the caller-owned arena that cnn_run uses for the activations
+ * (cnn_run uses the caller's input and output in place, not in the arena). */
 #define CNN_ARENA_BYTES 432u
 #define CNN_ARENA_ALIGN 4u
 #define CNN_INPUT_SIZE 36u
@@ -37,7 +38,9 @@ typedef struct {
 /* Bind an arena of at least CNN_ARENA_BYTES bytes, aligned to CNN_ARENA_ALIGN. */
 cnn_status cnn_init(cnn_ctx *ctx, void *arena, size_t arena_bytes);
 
-/* One inference: input[CNN_INPUT_SIZE] in, output[CNN_OUTPUT_SIZE] out. */
+/* One inference: input[CNN_INPUT_SIZE] in, output[CNN_OUTPUT_SIZE] out. input is read
+ * during the call; it must stay valid and unchanged until cnn_run returns. input and output
+ * must not overlap. */
 cnn_status cnn_run(cnn_ctx *ctx, const cnn_input_t *input,
        cnn_output_t *output);
 

@@ -11,7 +11,8 @@
 extern "C" {
 #endif
 
-/* Bytes and alignment of the caller-owned arena that gru_run uses for every activation. */
+/* Bytes and alignment of the caller-owned arena that gru_run uses for the activations
+ * (gru_run uses the caller's input and output in place, not in the arena). */
 #define GRU_ARENA_BYTES 240u
 #define GRU_ARENA_ALIGN 4u
 #define GRU_INPUT_SIZE 10u
@@ -37,7 +38,9 @@ typedef struct {
 /* Bind an arena of at least GRU_ARENA_BYTES bytes, aligned to GRU_ARENA_ALIGN. */
 gru_status gru_init(gru_ctx *ctx, void *arena, size_t arena_bytes);
 
-/* One inference: input[GRU_INPUT_SIZE] in, output[GRU_OUTPUT_SIZE] out. */
+/* One inference: input[GRU_INPUT_SIZE] in, output[GRU_OUTPUT_SIZE] out. input is read
+ * during the call; it must stay valid and unchanged until gru_run returns. input and output
+ * must not overlap. */
 gru_status gru_run(gru_ctx *ctx, const gru_input_t *input,
        gru_output_t *output);
 

@@ -208,6 +208,8 @@ mlp_status mlp_run(mlp_ctx *ctx, const mlp_input_t *input,
        mlp_output_t *output)
 {
     unsigned char *es_a;
+    unsigned char *es_in;
+    unsigned char *es_out;
     if (ctx == NULL || input == NULL || output == NULL) {
         return MLP_ERR_NULL;
     }
@@ -215,9 +217,10 @@ mlp_status mlp_run(mlp_ctx *ctx, const mlp_input_t *input,
         return MLP_ERR_NOT_INITIALIZED;
     }
     es_a = ctx->arena;
-    memcpy(((float *)(void *)(es_a + 0)), input, sizeof(*input) * MLP_INPUT_SIZE);
+    es_in = (unsigned char *)(uintptr_t)input; /* read in place: no step writes the input */
+    es_out = (unsigned char *)(void *)output; /* the last writer of the output writes here */
     /* 0: Sub /Sub */
-    es_binary_f32(((float *)(void *)(es_a + 0)), w_mean__c1, ((float *)(void *)(es_a + 0)), &p__Sub);
+    es_binary_f32(((float *)(void *)(es_in + 0)), w_mean__c1, ((float *)(void *)(es_a + 0)), &p__Sub);
 ES_LAYER_DONE(0);
     /* 1: Mul /Mul */
     es_binary_f32(((float *)(void *)(es_a + 0)), w_inv_std__c2, ((float *)(void *)(es_a + 0)), &p__Mul);
@@ -226,8 +229,7 @@ ES_LAYER_DONE(1);
     es_dense_f32(((float *)(void *)(es_a + 0)), w_model_net_1_weight__c3, w_model_net_1_bias__c4, ((float *)(void *)(es_a + 32)), 1, 4, 6, 0.0f, HUGE_VALF);
 ES_LAYER_DONE(2);
     /* 3: Gemm /model/net/net.3/Gemm */
-    es_dense_f32(((float *)(void *)(es_a + 32)), w_model_net_3_weight__c5, w_model_net_3_bias__c6, ((float *)(void *)(es_a + 0)), 1, 3, 4, (-HUGE_VALF), HUGE_VALF);
+    es_dense_f32(((float *)(void *)(es_a + 32)), w_model_net_3_weight__c5, w_model_net_3_bias__c6, ((float *)(void *)(es_out + 0)), 1, 3, 4, (-HUGE_VALF), HUGE_VALF);
 ES_LAYER_DONE(3);
-    memcpy(output, ((float *)(void *)(es_a + 0)), sizeof(*output) * MLP_OUTPUT_SIZE);
     return MLP_OK;
 }

@@ -11,7 +11,8 @@
 extern "C" {
 #endif
 
-/* Bytes and alignment of the caller-owned arena that mlp_run uses for every activation. */
+/* Bytes and alignment of the caller-owned arena that mlp_run uses for the activations
+ * (mlp_run uses the caller's input and output in place, not in the arena). */
 #define MLP_ARENA_BYTES 48u
 #define MLP_ARENA_ALIGN 4u
 #define MLP_INPUT_SIZE 6u
@@ -37,7 +38,9 @@ typedef struct {
 /* Bind an arena of at least MLP_ARENA_BYTES bytes, aligned to MLP_ARENA_ALIGN. */
 mlp_status mlp_init(mlp_ctx *ctx, void *arena, size_t arena_bytes);
 
-/* One inference: input[MLP_INPUT_SIZE] in, output[MLP_OUTPUT_SIZE] out. */
+/* One inference: input[MLP_INPUT_SIZE] in, output[MLP_OUTPUT_SIZE] out. input is read
+ * during the call; it must stay valid and unchanged until mlp_run returns. input and output
+ * must not overlap. */
 mlp_status mlp_run(mlp_ctx *ctx, const mlp_input_t *input,
        mlp_output_t *output);
 
