@@ -62,6 +62,45 @@ def _weights(inits: list, name: str, w: np.ndarray, sx: float) -> tuple[str, str
     return f"{name}_wq", f"{name}_bq"
 
 
+def qlinear(
+    nodes: list, inits: list, op: str, x: str, sx: float, w: np.ndarray, out: str, **attrs: object
+) -> str:
+    """``op`` (Conv/Gemm) of ``x`` with int8 per-channel weights and int32 bias behind
+    DequantizeLinear nodes; returns the float output's name."""
+    wq, bq = _weights(inits, out, w, sx)
+    for src, t in ((wq, "w"), (bq, "b")):
+        nodes.append(
+            helper.make_node(
+                "DequantizeLinear", [src, f"{out}_{t}s", f"{out}_{t}z"], [f"{out}_{t}"], axis=0
+            )
+        )
+    nodes.append(helper.make_node(op, [x, f"{out}_w", f"{out}_b"], [f"{out}_f"], **attrs))
+    return f"{out}_f"
+
+
+def to_graph(
+    nodes: list,
+    inits: list,
+    name: str,
+    shape: tuple[int, ...],
+    out_shape: list[int] | None = None,
+    check: bool = False,
+) -> Graph:
+    """The IR of a one-input ("input", batch 1) one-output ("output") opset-17 ONNX graph."""
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, *shape])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, out_shape)],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    if check:
+        onnx.checker.check_model(model)
+    return ir.from_onnx(model)
+
+
 def pattern_graph(softmax: bool = False) -> Graph:
     """Input (1, 4, 6, 6): depthwise and dilated convs, Tanh/Sigmoid LUTs, requantized Add,
     Concat, MaxPool, GlobalAveragePool, Gemm; a float Softmax at the end if ``softmax``."""
@@ -70,20 +109,7 @@ def pattern_graph(softmax: bool = False) -> Graph:
     inits: list = []
 
     def linear(op: str, x: str, sx: float, w: np.ndarray, out: str, **attrs: object) -> str:
-        wq, bq = _weights(inits, out, w, sx)
-        axis = {"axis": 0}
-        nodes.append(
-            helper.make_node(
-                "DequantizeLinear", [wq, f"{out}_ws", f"{out}_wz"], [f"{out}_w"], **axis
-            )
-        )
-        nodes.append(
-            helper.make_node(
-                "DequantizeLinear", [bq, f"{out}_bs", f"{out}_bz"], [f"{out}_b"], **axis
-            )
-        )
-        nodes.append(helper.make_node(op, [x, f"{out}_w", f"{out}_b"], [f"{out}_f"], **attrs))
-        return f"{out}_f"
+        return qlinear(nodes, inits, op, x, sx, w, out, **attrs)
 
     x = _qdq(nodes, inits, "input", "a0", 0.03, 3)
     dw = linear(
@@ -123,17 +149,7 @@ def pattern_graph(softmax: bool = False) -> Graph:
         nodes.append(helper.make_node("Softmax", [a10], ["output"], axis=1))
     else:
         nodes.append(helper.make_node("Identity", [a10], ["output"]))
-    graph = helper.make_graph(
-        nodes,
-        "patterns",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4, 6, 6])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return ir.from_onnx(model)
+    return to_graph(nodes, inits, "patterns", (4, 6, 6), [1, 3], check=True)
 
 
 def integer_rnn_zoo(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 from tests.codegen.conftest import needs_cc
-from tests.codegen.int8_graphs import _qdq, _weights
+from tests.codegen.int8_graphs import _qdq, _weights, to_graph
 
 from edgeslim import ir
 from edgeslim.api.deploy import compare, export_c, reference, run_host
@@ -80,16 +80,7 @@ def conv_pool_graph(
         a2 = _qdq(nodes, inits, "mp", "a2", sy, -128 if relu else 2)
     c2 = conv(a2, sy, rng.standard_normal((3, cout, 1, 1)), "c2")
     _qdq(nodes, inits, c2, "output", 0.1, 0)
-    graph = helper.make_graph(
-        nodes,
-        "convpool",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, *shape])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return ir.from_onnx(model)
+    return to_graph(nodes, inits, "convpool", shape)
 
 
 def _q(graph: Graph, simd: bool, rounding: str, algo: str) -> QOptions:

@@ -9,13 +9,11 @@ import platform
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import helper
 from tests.codegen.conftest import needs_cc
-from tests.codegen.int8_graphs import _qdq, _weights
+from tests.codegen.int8_graphs import _qdq, qlinear, to_graph
 
-from edgeslim import ir
 from edgeslim.api.deploy import compare, export_c, reference, run_host
 from edgeslim.backends import host_c
 from edgeslim.codegen.nn import QOptions, lower
@@ -32,18 +30,7 @@ def host_graph() -> Graph:
     inits: list = []
 
     def linear(op: str, x: str, sx: float, w: np.ndarray, out: str, **attrs: object) -> str:
-        wq, bq = _weights(inits, out, w, sx)
-        for src, dst in ((wq, "w"), (bq, "b")):
-            nodes.append(
-                helper.make_node(
-                    "DequantizeLinear",
-                    [src, f"{out}_{dst}s", f"{out}_{dst}z"],
-                    [f"{out}_{dst}"],
-                    axis=0,
-                )
-            )
-        nodes.append(helper.make_node(op, [x, f"{out}_w", f"{out}_b"], [f"{out}_f"], **attrs))
-        return f"{out}_f"
+        return qlinear(nodes, inits, op, x, sx, w, out, **attrs)
 
     x = _qdq(nodes, inits, "input", "a0", 0.03, 3)
     dw = linear("Conv", x, 0.03, rng.standard_normal((5, 1, 3, 3)), "dw1", group=5, pads=[1] * 4)
@@ -70,17 +57,7 @@ def host_graph() -> Graph:
     fc = linear("Gemm", a8, 0.05, rng.standard_normal((3, 16)) * 0.3, "fc", transB=1)
     a9 = _qdq(nodes, inits, fc, "a9", 0.05, -1)
     nodes.append(helper.make_node("Identity", [a9], ["output"]))
-    graph = helper.make_graph(
-        nodes,
-        "host8",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, *SHAPE])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return ir.from_onnx(model)
+    return to_graph(nodes, inits, "host8", SHAPE, [1, 3], check=True)
 
 
 def _portable(art, x: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]

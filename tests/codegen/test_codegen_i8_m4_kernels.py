@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
+from onnx import helper
 from tests.codegen.conftest import needs_cc
-from tests.codegen.int8_graphs import _qdq, _weights
+from tests.codegen.int8_graphs import _qdq, _weights, to_graph
 from tests.codegen.test_codegen_i8_fused import _quant_graph
 
-from edgeslim import ir
 from edgeslim.api.deploy import compare, export_c, measure_deploy, measure_mcu, reference, run_host
 from edgeslim.backends.qemu import mcu_toolchain_available
 from edgeslim.codegen.nn import QOptions, lower
@@ -36,16 +35,7 @@ needs_qemu = pytest.mark.skipif(
 
 
 def _model(nodes: list, inits: list, shape: tuple[int, ...], name: str) -> Graph:
-    graph = helper.make_graph(
-        nodes,
-        name,
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, *shape])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return ir.from_onnx(model)
+    return to_graph(nodes, inits, name, shape)
 
 
 def dw_graph(

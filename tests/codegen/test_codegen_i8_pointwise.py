@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
+from onnx import helper
 from tests.codegen.conftest import needs_cc
-from tests.codegen.int8_graphs import _qdq, _weights
+from tests.codegen.int8_graphs import _qdq, _weights, to_graph
 
-from edgeslim import ir
 from edgeslim.api.deploy import compare, export_c, reference, run_host
 from edgeslim.backends.qemu import mcu_toolchain_available
 from edgeslim.codegen.nn import QOptions, lower
@@ -84,16 +83,7 @@ def pw_graph(shape: tuple[int, int, int] = SHAPE, layers: tuple = LAYERS, seed: 
             out = f"mp{i}"
         src = _qdq(nodes, inits, out, name, sy, zp)
         sx, cin = sy, cout
-    graph = helper.make_graph(
-        nodes,
-        "pw",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, *shape])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return ir.from_onnx(model)
+    return to_graph(nodes, inits, "pw", shape)
 
 
 def _x(n: int, seed: int = 1, shape: tuple[int, ...] = SHAPE) -> np.ndarray:

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from tests.codegen.conftest import needs_cc
-from tests.codegen.int8_graphs import _qdq, _weights
+from tests.codegen.int8_graphs import _qdq, qlinear
 
 from edgeslim import ir
 from edgeslim.api.deploy import export_c, measure_deploy, quantize_inputs, reference
@@ -59,19 +59,9 @@ def conv_gemm(qdq: bool = False, relu_first: bool = False) -> Graph:
         if not qdq:
             inits.append(numpy_helper.from_array(wt, f"{out}_w"))
             inits.append(numpy_helper.from_array(np.full(len(wt), 0.1, np.float32), f"{out}_b"))
-        else:
-            wq, bq = _weights(inits, out, wt, sx)
-            for src, s in ((wq, "w"), (bq, "b")):
-                nodes.append(
-                    helper.make_node(
-                        "DequantizeLinear",
-                        [src, f"{out}_{s}s", f"{out}_{s}z"],
-                        [f"{out}_{s}"],
-                        axis=0,
-                    )
-                )
-        nodes.append(helper.make_node(op, [x, f"{out}_w", f"{out}_b"], [f"{out}_f"], **attrs))
-        return f"{out}_f"
+            nodes.append(helper.make_node(op, [x, f"{out}_w", f"{out}_b"], [f"{out}_f"], **attrs))
+            return f"{out}_f"
+        return qlinear(nodes, inits, op, x, sx, wt, out, **attrs)
 
     x = _qdq(nodes, inits, "input", "a0", 0.03, 3) if qdq else "input"
     if relu_first:
