@@ -222,6 +222,10 @@ def test_targets_lists_profiles_with_budgets(capsys: pytest.CaptureFixture[str])
     assert m4["dsp"] is True and m0["dsp"] is False
     assert 0 < m0["flash_bytes"] <= m4["flash_bytes"] and m4["ram_bytes"] > 0
     assert m4["energy"]["source"]  # every energy figure names its source
+    # the table too, for profiles without a clock (host) as well
+    code, out, err = _cli(capsys, "targets")
+    assert code == 0, err
+    assert "cortex-m4" in out and "MHz" in out and "Traceback" not in out + err
 
 
 def test_datasets_lists_bundled_data(capsys: pytest.CaptureFixture[str]) -> None:

@@ -312,7 +312,7 @@ def targets(fmt: FormatOpt = Format.table) -> None:
             p.name,
             _kib(getattr(p, "flash_bytes", None)),
             _kib(getattr(p, "ram_bytes", None)),
-            f"{getattr(p, 'clock_hz', 0) / 1e6:.0f} MHz",
+            f"{p.clock_hz / 1e6:.0f} MHz" if p.clock_hz else "-",
             str(getattr(p, "fpu", "-")),
             str(getattr(p, "dsp", "-")),
         )
