@@ -558,15 +558,15 @@ class QState:
         w2: np.ndarray = w.reshape(cout, kdim).astype(np.int8)
         if algo in ("im2col", "im2col2") and self.options.simd and not depthwise:
             w2 = simd_pack(w2)
+        b = bias if bias is not None else np.zeros(cout, np.int64)
+        lo = max(qp[1], -128) if relu else -128
         # es_qdw33_pairs (3x3 depthwise, stride 1 across, SIMD): weight pairs, bias, shifts
         pairs = algo == "im2col" and depthwise and self.options.simd
         pairs = pairs and (g["kh"], g["kw"], g["sw"], g["dh"], g["dw"]) == (3, 3, 1, 1, 1)
         qk = 0
         if pairs:
-            b0 = bias if bias is not None else np.zeros(cout, np.int64)
-            lo = max(qp[1], -128) if relu else -128
             single = self.options.rounding == "single" and lo <= -128
-            w2, qk = dw33_pack(w2, b0, rq[1], info.zp, qp[1], single)
+            w2, qk = dw33_pack(w2, b, rq[1], info.zp, qp[1], single)
         pool = self._pool_after(q, qp, g) if algo in ("im2col", "im2col2") else None
         pk = pool[0] * pool[1] if pool else 1
         # a short dot (kdim <= 16, e.g. a first 3x3 conv of one channel): weights of one
@@ -576,8 +576,6 @@ class QState:
         small = small if small <= 8 and not depthwise and groups == 1 else 0
         y = pool[2].outputs[0] if pool else q.outputs[0]
         self.activation(y)
-        b = bias if bias is not None else np.zeros(cout, np.int64)
-        lo = max(qp[1], -128) if relu else -128
         pwk = rqk = None
         fast = self.options.simd and self.options.rounding == "single" and groups == 1
         if fast and algo == "im2col" and not pool:
@@ -586,15 +584,11 @@ class QState:
             rqk = rq_words(kdim, b, rq, qp[1], lo)
             rqk = (f"{rqk[0]}_p", rqk[1]) if rqk is not None and pool else rqk
         consts: tuple[str, ...]
-        if rqk is not None:  # es_qconv_rq: the dot and the requantization in one asm loop
+        words = rqk or pwk  # es_qconv_rq / es_qconv_pw: dot and requantization in one asm loop
+        if words is not None:  # (pw: raw codes in the column, zx folded into the bias)
             consts = (
                 self.ctx.add_const(node.inputs[1], w2),
-                self.ctx.add_const(f"{node.name}_qp", rqk[1]),
-            )
-        elif pwk is not None:  # es_qconv_pw: raw codes in the column, zx folded into the bias
-            consts = (
-                self.ctx.add_const(node.inputs[1], w2),
-                self.ctx.add_const(f"{node.name}_qp", pwk[1]),
+                self.ctx.add_const(f"{node.name}_qp", words[1]),
             )
         else:
             consts = (

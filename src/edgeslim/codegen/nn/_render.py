@@ -292,7 +292,7 @@ def _used(program: Program) -> set[str]:
             used |= {"pad16", "row16"} if not dw and algo == "im2col2" else set()
             used |= {"row16"} if dw and algo == "im2col" else set()
             if dw and algo == "im2col":
-                used |= {"simd_ops", "out8"} if simd else {"out8"}
+                used |= {"simd_ops", "out8", "smmla"} if simd else {"out8"}
             elif name.startswith("qconv_small"):
                 used |= {"simd_ops", "out8", "small_chunk"}
             elif algo in ("im2col", "im2col2"):
@@ -311,13 +311,7 @@ def _used(program: Program) -> set[str]:
         used |= {"simd_ops", "dot4"}
     if used & {"quantize", "qbinary", "qgavg"}:
         used |= {"quantf", "sat8"}
-    if used & _SAT8_USERS:  # not with int8 I/O and SIMD im2col convs only (ES_SSAT8 only)
-        used.add("sat8_fn")
     return used
-
-
-# the kernels that call es_sat8 (a static function: defined only when one of them is)
-_SAT8_USERS = frozenset({"qconv_direct", "qdwconv", "qdwconv_pad", "qdense_direct", "quantf"})
 
 
 def _pw_kernels(program: Program, kind: str = "pw") -> list[dict[str, Any]]:
